@@ -1,0 +1,27 @@
+"""Distribution heads (tensor -> Distribution), priors as modules, and KL helpers."""
+
+from plausible.distributions.heads import (
+    HEADS,
+    BernoulliHead,
+    ContinuousBernoulliHead,
+    DiagonalGaussianHead,
+    DistributionHead,
+    GaussianLikelihood,
+    LaplaceLikelihood,
+    make_likelihood,
+)
+from plausible.distributions.kl import kl_per_dimension
+from plausible.distributions.priors import StandardNormalPrior
+
+__all__ = [
+    "HEADS",
+    "BernoulliHead",
+    "ContinuousBernoulliHead",
+    "DiagonalGaussianHead",
+    "DistributionHead",
+    "GaussianLikelihood",
+    "LaplaceLikelihood",
+    "StandardNormalPrior",
+    "kl_per_dimension",
+    "make_likelihood",
+]

@@ -1,0 +1,157 @@
+"""The variational autoencoder (Kingma & Welling, 2014); beta-VAE is the same model with elbo(beta=...)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution
+
+from plausible.distributions import DiagonalGaussianHead, StandardNormalPrior, make_likelihood
+from plausible.distributions.heads import ScaleMode
+from plausible.nn import MLP, ConvDecoder, ConvEncoder
+from plausible.nn.mlp import Activation
+from plausible.registry import MODELS
+
+__all__ = ["VAE", "VAEOutput"]
+
+
+@dataclass
+class VAEOutput:
+    """One pass of a VAE on a batch.
+
+    Attributes:
+        q_z: Posterior q(z|x), batch shape ``(B,)``, event ``(latent_dim,)``.
+        p_z: Prior p(z), batch shape ``()``.
+        z: ``(B, latent_dim)`` reparameterised sample from ``q_z``.
+        p_x: Likelihood p(x|z), batch shape ``(B,)``, event ``x_shape``.
+    """
+
+    q_z: Distribution
+    p_z: Distribution
+    z: Tensor
+    p_x: Distribution
+
+
+@MODELS.register("vae")
+class VAE(nn.Module):
+    """Gaussian-latent VAE with an MLP or convolutional encoder and decoder.
+
+    Args:
+        x_shape: Shape of one observation, e.g. ``(1, 28, 28)`` or ``(784,)``.
+        latent_dim: Number of latent dimensions.
+        hidden_dims: MLP hidden widths of the encoder; the decoder mirrors them.
+        architecture: ``"mlp"`` or ``"conv"`` (needs ``x_shape == (C, H, W)``).
+        conv_channels: Channels of the convolutional encoder; the decoder mirrors them.
+        likelihood: Observation model: ``bernoulli``, ``continuous_bernoulli``, ``gaussian``, ``laplace``.
+        likelihood_scale: For ``gaussian`` / ``laplace``: ``fixed``, ``shared`` or ``per_dim``.
+        likelihood_init_scale: Initial (or fixed) scale of the ``gaussian`` / ``laplace`` likelihood.
+        activation: Non-linearity of the hidden layers.
+        min_posterior_scale: Floor on the posterior standard deviation.
+
+    References:
+        Kingma, D. P. and Welling, M. "Auto-Encoding Variational Bayes." ICLR 2014.
+        Higgins, I. et al. "beta-VAE: Learning Basic Visual Concepts with a Constrained Variational
+        Framework." ICLR 2017.
+    """
+
+    def __init__(
+        self,
+        x_shape: Sequence[int] = (784,),
+        *,
+        latent_dim: int = 32,
+        hidden_dims: Sequence[int] = (512, 256),
+        architecture: Literal["mlp", "conv"] = "mlp",
+        conv_channels: Sequence[int] = (32, 64, 128),
+        likelihood: Literal["bernoulli", "continuous_bernoulli", "gaussian", "laplace"] = "bernoulli",
+        likelihood_scale: ScaleMode = "fixed",
+        likelihood_init_scale: float = 1.0,
+        activation: Activation = "relu",
+        min_posterior_scale: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.x_shape = tuple(int(s) for s in x_shape)
+        self.latent_dim = int(latent_dim)
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        if architecture not in ("mlp", "conv"):
+            raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
+        if architecture == "conv" and len(self.x_shape) != 3:
+            raise ValueError(
+                f"architecture='conv' needs x_shape=(C, H, W), got {self.x_shape}; use 'mlp' for vectors"
+            )
+        self.posterior_head = DiagonalGaussianHead((self.latent_dim,), min_scale=min_posterior_scale)
+        self.likelihood = make_likelihood(
+            likelihood, self.x_shape, scale=likelihood_scale, init_scale=likelihood_init_scale
+        )
+        x_dim = math.prod(self.x_shape)
+        encoder_out = self.posterior_head.param_size
+        decoder_out = self.likelihood.param_size
+        self.encoder: nn.Module
+        self.decoder: nn.Module
+        if architecture == "mlp":
+            self.encoder = MLP(x_dim, encoder_out, hidden_dims, activation)
+            self.decoder = MLP(self.latent_dim, decoder_out, tuple(hidden_dims)[::-1], activation)
+        else:
+            c, h, w = self.x_shape
+            per_pixel = self.likelihood.num_params * c
+            self.encoder = ConvEncoder(self.x_shape, encoder_out, conv_channels, activation)
+            self.decoder = nn.Sequential(
+                ConvDecoder(self.latent_dim, (per_pixel, h, w), tuple(conv_channels)[::-1], activation),
+                nn.Flatten(-3),
+            )
+        self.prior_net = StandardNormalPrior(self.latent_dim)
+
+    def _check_x(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[1:]) != self.x_shape:
+            if x.dim() >= 2 and x[0].numel() == math.prod(self.x_shape):
+                return x.reshape(x.shape[0], *self.x_shape)
+            raise ValueError(
+                f"VAE expects x of shape (B, {', '.join(map(str, self.x_shape))}), got {tuple(x.shape)}"
+            )
+        return x
+
+    def encode(self, x: Tensor) -> Distribution:
+        """Posterior q(z|x) for ``x`` of shape ``(B, *x_shape)``; batch shape ``(B,)``."""
+        return self.posterior_head(self.encoder(self._check_x(x)))
+
+    def decode(self, z: Tensor) -> Distribution:
+        """Likelihood p(x|z) for ``z`` of shape ``(..., latent_dim)``; batch shape ``(...)``."""
+        if z.shape[-1] != self.latent_dim:
+            raise ValueError(f"z must end in latent_dim={self.latent_dim}, got {tuple(z.shape)}")
+        return self.likelihood(self.decoder(z))
+
+    def prior(self) -> Distribution:
+        """Prior p(z) = N(0, I), batch shape ``()``."""
+        return self.prior_net()
+
+    def forward(self, x: Tensor) -> VAEOutput:
+        """Encode ``x``, draw one reparameterised ``z`` and decode it."""
+        x = self._check_x(x)
+        q_z = self.encode(x)
+        z = q_z.rsample()
+        return VAEOutput(q_z=q_z, p_z=self.prior(), z=z, p_x=self.decode(z))
+
+    @torch.no_grad()
+    def sample(self, num_samples: int, *, mean: bool = True) -> Tensor:
+        """Draw ``z ~ p(z)`` and decode.
+
+        Args:
+            num_samples: Number of samples N.
+            mean: Return the mean of p(x|z) (what is usually shown) rather than a draw from it.
+
+        Returns:
+            ``(N, *x_shape)`` tensor.
+        """
+        z = self.prior().sample((num_samples,))
+        p_x = self.decode(z)
+        return p_x.mean if mean else p_x.sample()
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Mean of p(x | z = E[z|x]) for ``x`` of shape ``(B, *x_shape)``."""
+        return self.decode(self.encode(x).mean).mean
