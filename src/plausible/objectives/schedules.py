@@ -50,8 +50,9 @@ class Schedule:
         if not 0.0 < self.ratio <= 1.0:
             raise ValueError(f"schedule ratio must be in (0, 1], got {self.ratio}")
 
-    def __call__(self, step: int) -> float:
-        if self.kind == "constant":
+    def __call__(self, step: int | None) -> float:
+        """Value at optimiser step ``step``; ``None`` gives the value the schedule heads to (``end``)."""
+        if self.kind == "constant" or step is None:
             return self.end
         if self.kind == "linear":
             frac = min(step / self.steps, 1.0)
@@ -75,8 +76,12 @@ class Schedule:
         return cls(kind=kind, **spec)
 
 
-def resolve_schedules(kwargs: Mapping[str, Any], step: int) -> dict[str, Any]:
-    """Replace every ``Schedule`` (or schedule table) in ``kwargs`` by its value at ``step``."""
+def resolve_schedules(kwargs: Mapping[str, Any], step: int | None) -> dict[str, Any]:
+    """Replace every ``Schedule`` (or schedule table) in ``kwargs`` by its value at ``step``.
+
+    ``step=None`` resolves each schedule to its final value: validation and early stopping
+    measure the objective that training is heading to, not the annealed one.
+    """
     resolved = {}
     for key, value in kwargs.items():
         if isinstance(value, Mapping):

@@ -1,0 +1,32 @@
+"""The ``plausible`` command: a thin runner over the registries, recipes and trainer."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="plausible",
+    help="Deep generative models that predict many plausible answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    # One file per command; each module exposes a function named like the command.
+    from plausible.cli import env, evaluate, recipes, sample, train
+
+    app.command("train")(train.train)
+    app.command("evaluate")(evaluate.evaluate)
+    app.command("sample")(sample.sample)
+    app.command("recipes")(recipes.recipes)
+    app.command("env")(env.env)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register_commands()
+    app()

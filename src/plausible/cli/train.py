@@ -1,0 +1,55 @@
+"""``plausible train``: train a recipe into a run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from plausible.cli._common import console, friendly_errors, setup_logging
+
+__all__ = ["train"]
+
+
+def train(
+    recipe: Annotated[str, typer.Argument(help="Shipped recipe name (see `plausible recipes`) or a .toml/.json file.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override one value: table.key=value (repeatable).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
+    no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the test-set evaluation and figures.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train a model from a recipe; write weights, metrics, figures and report.md.
+
+    Examples:
+
+        plausible train vae-digits
+
+        plausible train vae-fashion-mnist --set training.epochs=5 --set model.latent_dim=16
+
+        plausible train my-recipe.toml --out runs/mine --device cuda
+
+        plausible train vae-digits --out runs/vae-digits --resume
+    """
+    from plausible.config import apply_overrides, load_recipe
+    from plausible.runs import train_run
+
+    setup_logging(verbose)
+    with friendly_errors():
+        resume_config = out is not None and resume and (out / "config.json").exists()
+        config = load_recipe(out / "config.json" if resume_config else recipe)  # type: ignore[operator]
+        if resume_config:
+            config = {k: v for k, v in config.items() if k not in ("format_version", "plausible_version")}
+            config["model"] = {k: v for k, v in config["model"].items()}
+        overrides = list(set_ or [])
+        if device:
+            overrides.append(f'training.device="{device}"')
+        config = apply_overrides(config, overrides)
+        name = Path(recipe).stem
+        run_dir = out or Path("runs") / name
+        path = train_run(config, run_dir, resume=resume, evaluate=not no_eval)
+    console.print(f"[bold green]done[/bold green]: run folder {path}")
+    if not no_eval:
+        console.print(f"report: {path / 'report.md'}   figures: {path / 'figures'}")

@@ -1,0 +1,57 @@
+"""Posterior diagnostics: KL per latent dimension and active units (Burda et al., 2016)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from plausible.distributions.kl import kl_per_dimension
+
+__all__ = ["active_units", "kl_per_latent_dimension", "posterior_means"]
+
+
+@torch.no_grad()
+def posterior_means(model: nn.Module, x: Tensor, *, batch_size: int = 1000) -> Tensor:
+    """``E_q[z|x]`` for every row of ``x``: ``(N, latent_dim)`` on the CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model.encode(x[i:i + batch_size].to(device)).mean.cpu()
+                          for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def kl_per_latent_dimension(model: nn.Module, x: Tensor, *, batch_size: int = 1000) -> Tensor:
+    """Average ``KL(q(z_d|x) || p(z_d))`` over the data for each latent dimension d: ``(D,)`` nats."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = None
+    try:
+        for i in range(0, len(x), batch_size):
+            kl = kl_per_dimension(model.encode(x[i:i + batch_size].to(device)), model.prior())
+            s = kl.sum(0).cpu().double()
+            total = s if total is None else total + s
+    finally:
+        model.train(was_training)
+    assert total is not None
+    return (total / len(x)).float()
+
+
+def active_units(means: Tensor, *, threshold: float = 0.01) -> tuple[int, Tensor]:
+    """Count dimensions whose posterior mean varies across the data.
+
+    A unit u is active when ``Cov_x(E_q[u|x]) > threshold`` (Burda et al., 2016, with 0.01).
+
+    Args:
+        means: ``(N, D)`` posterior means.
+        threshold: Variance threshold.
+
+    Returns:
+        ``(count, variances)`` with ``variances`` of shape ``(D,)``.
+    """
+    variances = means.double().var(0, unbiased=True).float()
+    return int((variances > threshold).sum()), variances

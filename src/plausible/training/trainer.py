@@ -1,0 +1,375 @@
+"""One small trainer: a visible loop with clipping, NaN guard, early stopping and exact resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from plausible.data.batching import TensorBatcher
+from plausible.objectives.output import ObjectiveOutput
+from plausible.training.callbacks import Callback, MetricsLog, ProgressBar, open_tensorboard
+from plausible.training.checkpointing import (
+    capture_rng,
+    find_checkpoint,
+    read_checkpoint,
+    restore_rng,
+    write_checkpoint,
+)
+from plausible.training.config import TrainerConfig
+
+__all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "load_metrics", "resolve_device"]
+
+log = logging.getLogger(__name__)
+Objective = Callable[[nn.Module, dict[str, Tensor], int | None], ObjectiveOutput]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training met too many consecutive batches whose loss or gradient was NaN or infinite."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training was stopped (Ctrl-C); a checkpoint to resume from was saved first."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; other names are checked for availability."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but CUDA is not available; use 'cpu' or 'auto'")
+    return device
+
+
+def _nonfinite_terms(out: ObjectiveOutput) -> list[str]:
+    names = [k for k, v in out.terms.items() if not torch.isfinite(v).all()]
+    return names or ["loss"]
+
+
+class Trainer:
+    """Fit a model to a task's tensors with a registered objective.
+
+    Lightning's method order (``configure_optimizers``, ``training_step``, ``validation_step``,
+    ``fit``) on a plain loop. The run folder, when given, receives ``metrics.jsonl``, checkpoints
+    (every epoch and every ``checkpoint_every`` steps) and TensorBoard logs.
+
+    Args:
+        model: The model; it is moved to the configured device.
+        objective: ``(model, batch, step) -> ObjectiveOutput``; ``step=None`` in validation.
+        config: Trainer settings.
+        run_dir: Folder for metrics and checkpoints; ``None`` keeps everything in memory.
+        callbacks: Hooks called after each step and epoch.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        config: TrainerConfig,
+        *,
+        run_dir: str | Path | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.model = model.to(self.device)
+        self.step_model: nn.Module = torch.compile(self.model) if config.compile else self.model  # type: ignore[assignment]
+        self.objective = objective
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.callbacks = list(callbacks)
+        self.optimizer, self.scheduler = self.configure_optimizers()
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_val = math.inf
+        self.best_epoch = -1
+        self.best_state: dict[str, Tensor] | None = None
+        self.bad_epochs = 0
+        self.nonfinite_streak = 0
+        self.epoch_times: list[float] = []
+        self.should_stop = False
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir else None)
+
+    # -- Lightning-style hooks -------------------------------------------------------------
+    def configure_optimizers(self) -> tuple[torch.optim.Optimizer, Any]:
+        """Adam/AdamW and the configured learning-rate schedule."""
+        cfg = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler: Any = None
+        if cfg.lr_schedule == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, factor=0.5, patience=max(cfg.early_stopping_patience // 2, 1)
+            )
+        # cosine needs the number of steps, so it is built in fit().
+        return optimizer, scheduler
+
+    def _autocast(self) -> Any:
+        if self.config.precision == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def training_step(self, batch: dict[str, Tensor]) -> ObjectiveOutput:
+        """Objective on one training batch at the current step's schedule values."""
+        with self._autocast():
+            return self.objective(self.step_model, batch, self.step)
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict[str, Tensor]) -> ObjectiveOutput:
+        """Objective on one validation batch with every schedule at its final value."""
+        with self._autocast():
+            return self.objective(self.step_model, batch, None)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(
+        self,
+        train: dict[str, Tensor],
+        val: dict[str, Tensor] | None = None,
+        *,
+        transform: Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]] | None = None,
+        resume: bool = False,
+    ) -> dict[str, Any]:
+        """Train for ``config.epochs`` epochs (or until early stopping).
+
+        Args:
+            train: Training tensors, e.g. ``{"x": (N, ...)}``.
+            val: Validation tensors for early stopping; ``None`` disables it.
+            transform: Per-batch transform (e.g. dynamic binarisation), seeded per batch.
+            resume: Continue from the run folder's checkpoint exactly where it stopped.
+
+        Returns:
+            Summary: epochs and steps run, best validation loss and epoch, throughput, wall time.
+
+        Raises:
+            TrainingInterrupted: On Ctrl-C, after saving a checkpoint.
+            NonFiniteLossError: After ``max_nonfinite`` consecutive bad batches.
+        """
+        cfg = self.config
+        batcher = TensorBatcher(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                                device=self.device, transform=transform)
+        val_batcher = (TensorBatcher(val, max(cfg.batch_size, 1024), shuffle=False, device=self.device)
+                       if val is not None else None)
+        total_steps = cfg.epochs * len(batcher)
+        if cfg.lr_schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total_steps)
+        if resume:
+            self._resume()
+        else:
+            torch.manual_seed(cfg.seed)
+        tb = open_tensorboard(self.run_dir, cfg.tensorboard)
+        progress = ProgressBar(enabled=cfg.progress and sys.stderr.isatty(), total=total_steps,
+                               completed=self.step)
+        start = time.perf_counter()
+        try:
+            with progress:
+                while self.epoch < cfg.epochs and not self.should_stop:
+                    self._train_epoch(batcher, progress, tb)
+                    if val_batcher is not None and self.epoch % cfg.val_every == 0:
+                        self._validate(val_batcher, tb)
+                    self._save()
+        except KeyboardInterrupt:
+            self._save()
+            raise TrainingInterrupted(
+                f"training stopped at step {self.step} (epoch {self.epoch}); a checkpoint was "
+                "saved and --resume continues from it"
+            ) from None
+        finally:
+            if tb is not None:
+                tb.close()
+        if cfg.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.summary(time.perf_counter() - start, batch_size=cfg.batch_size)
+
+    def _train_epoch(self, batcher: TensorBatcher, progress: ProgressBar, tb: Any) -> None:
+        cfg = self.config
+        self.model.train()
+        sums: dict[str, Tensor] = {}
+        count = 0
+        tic = time.perf_counter()
+        for batch in batcher.epoch_batches(self.epoch, start=self.batch_in_epoch):
+            out = self.training_step(batch)
+            loss = out.loss.mean()
+            if not self._guard(torch.isfinite(loss), out, what="loss"):
+                self.batch_in_epoch += 1
+                continue
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+            if not self._guard(torch.isfinite(grad_norm), out, what="gradient"):
+                self.optimizer.zero_grad(set_to_none=True)
+                self.batch_in_epoch += 1
+                continue
+            self.optimizer.step()
+            if cfg.lr_schedule == "cosine":
+                self.scheduler.step()
+            self.step += 1
+            self.batch_in_epoch += 1
+            n = out.loss.shape[0]
+            count += n
+            for key, value in {"loss": out.loss, **out.terms}.items():
+                total = value.detach().float().sum()
+                sums[key] = sums[key] + total if key in sums else total
+            if self.step % cfg.log_every == 0:
+                self._log_train(sums, count, tb)
+                sums, count = {}, 0
+            progress.advance(self.epoch, loss)
+            for callback in self.callbacks:
+                callback.on_step_end(self, out)
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self._save()
+        if count:
+            self._log_train(sums, count, tb)
+        self.epoch_times.append(time.perf_counter() - tic)
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        for callback in self.callbacks:
+            callback.on_epoch_end(self)
+
+    def _guard(self, finite: Tensor, out: ObjectiveOutput, *, what: str) -> bool:
+        """NaN guard: skip a bad batch, name the bad term, stop after too many in a row."""
+        if bool(finite):
+            self.nonfinite_streak = 0
+            return True
+        self.nonfinite_streak += 1
+        terms = ", ".join(_nonfinite_terms(out)) if what == "loss" else "gradient"
+        message = (f"non-finite {what} at step {self.step} (epoch {self.epoch}, batch "
+                   f"{self.batch_in_epoch}); non-finite: {terms}")
+        self.log.write({"step": self.step, "epoch": self.epoch, "split": "nonfinite",
+                        "batch": self.batch_in_epoch, "what": what, "terms": terms})
+        if self.nonfinite_streak >= self.config.max_nonfinite:
+            self._save()
+            raise NonFiniteLossError(
+                f"{message}. {self.nonfinite_streak} batches in a row were non-finite, so training "
+                "stopped. Lower training.lr, set training.grad_clip (e.g. 5.0), or check the data "
+                "for NaN/inf values; the last good checkpoint was kept."
+            )
+        log.warning("%s; batch skipped", message)
+        return False
+
+    def _log_train(self, sums: dict[str, Tensor], count: int, tb: Any) -> None:
+        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "train"}
+        row.update({k: float(v) / count for k, v in sums.items()})
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        self.log.write(row)
+        if tb is not None:
+            for k, v in row.items():
+                if isinstance(v, float):
+                    tb.add_scalar(f"train/{k}", v, self.step)
+
+    def _validate(self, batcher: TensorBatcher, tb: Any) -> None:
+        self.model.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        # Validation draws its own seeded noise so it never shifts the training RNG stream.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.config.seed + 7919 * self.epoch)
+            for batch in batcher.epoch_batches(0):
+                out = self.validation_step(batch)
+                count += out.loss.shape[0]
+                for key, value in {"loss": out.loss, **out.terms}.items():
+                    sums[key] = sums.get(key, 0.0) + float(value.float().sum())
+        row = {"step": self.step, "epoch": self.epoch, "split": "val",
+               **{k: v / count for k, v in sums.items()}}
+        self.log.write(row)
+        if tb is not None:
+            for k, v in row.items():
+                if isinstance(v, float):
+                    tb.add_scalar(f"val/{k}", v, self.step)
+        val_loss = row["loss"]
+        if self.config.lr_schedule == "plateau":
+            self.scheduler.step(val_loss)
+        if val_loss < self.best_val:
+            self.best_val, self.best_epoch, self.bad_epochs = val_loss, self.epoch, 0
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+            patience = self.config.early_stopping_patience
+            if patience and self.bad_epochs >= patience:
+                log.info("early stopping at epoch %d (best epoch %d)", self.epoch, self.best_epoch)
+                self.should_stop = True
+        self.model.train()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the weights needed to continue exactly."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": capture_rng(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "should_stop": self.should_stop,
+            "nonfinite_streak": self.nonfinite_streak,
+            "epoch_times": list(self.epoch_times),
+            "metrics_rows": self.log.rows,
+        }
+
+    def _save(self) -> None:
+        if self.run_dir is None:
+            return
+        write_checkpoint(self.run_dir, model_state=self.model.state_dict(),
+                         trainer_state=self.state_dict(), best_state=self.best_state)
+
+    def _resume(self) -> None:
+        path = find_checkpoint(self.run_dir) if self.run_dir is not None else None
+        if path is None:
+            raise FileNotFoundError(
+                f"--resume was given but {self.run_dir} holds no checkpoint; start without --resume"
+            )
+        model_state, state, best_state = read_checkpoint(path)
+        self.model.load_state_dict(model_state)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        for key in ("step", "epoch", "batch_in_epoch", "best_val", "best_epoch", "bad_epochs",
+                    "should_stop", "nonfinite_streak"):
+            setattr(self, key, state[key])
+        self.epoch_times = list(state["epoch_times"])
+        self.best_state = best_state
+        self.log.truncate(state["metrics_rows"])
+        restore_rng(state["rng"])
+        log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
+
+    def summary(self, wall_time: float, *, batch_size: int) -> dict[str, Any]:
+        """What ``fit`` returns and the run's summary records."""
+        steady = self.epoch_times[1:] or self.epoch_times
+        return {
+            "epochs": self.epoch,
+            "steps": self.step,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
+            "stopped_early": self.should_stop,
+            "wall_time_s": wall_time,
+            "median_epoch_time_s": statistics.median(steady) if steady else None,
+        }
+
+
+def load_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Read metrics.jsonl rows, ignoring a final line cut short by a crash."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
