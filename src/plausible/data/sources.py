@@ -1,0 +1,184 @@
+"""Find dataset files on disk (argument, PLAUSIBLE_DATA, system folder, cache) or download them."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DatasetNotFoundError", "cache_dir", "find_files", "search_dirs"]
+
+logger = logging.getLogger(__name__)
+
+_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class _Source:
+    base_url: str
+    md5: dict[str, str]  # compressed file name -> md5 of the published .gz
+    system_dir: Path | None = None
+    install_hint: str | None = None
+
+
+_SOURCES: dict[str, _Source] = {
+    "fashion-mnist": _Source(
+        base_url="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        md5={
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        system_dir=Path("/usr/share/datasets/fashion-mnist"),
+        install_hint="apt-get install dataset-fashion-mnist",
+    ),
+    "mnist": _Source(
+        base_url="https://ossci-datasets.s3.amazonaws.com/mnist/",
+        md5={
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+    ),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are in none of the searched folders and could not be downloaded."""
+
+
+def cache_dir(name: str) -> Path:
+    """``$XDG_CACHE_HOME/plausible/<name>``, by default ``~/.cache/plausible/<name>``."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "plausible" / name
+
+
+def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """Folders searched for dataset ``name``, in order.
+
+    ``data_dir`` (and ``data_dir/<name>``), then ``$PLAUSIBLE_DATA/<name>`` and
+    ``$PLAUSIBLE_DATA``, then the system folder of a Debian package (Fashion-MNIST only), then
+    the download cache.
+    """
+    dirs: list[Path] = []
+    if data_dir is not None:
+        dirs += [Path(data_dir).expanduser(), Path(data_dir).expanduser() / name]
+    if env := os.environ.get("PLAUSIBLE_DATA"):
+        dirs += [Path(env).expanduser() / name, Path(env).expanduser()]
+    source = _SOURCES.get(name)
+    if source is not None and source.system_dir is not None:
+        dirs.append(source.system_dir)
+    dirs.append(cache_dir(name))
+    return list(dict.fromkeys(dirs))  # drop repeats, keep order
+
+
+def _find_in(folder: Path, file_name: str) -> Path | None:
+    """``folder/file_name`` or ``folder/file_name.gz``, whichever exists first."""
+    for candidate in (folder / file_name, folder / f"{file_name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download(url: str, dest: Path, md5: str) -> None:
+    """Fetch ``url`` into ``dest`` via a temporary file, checking its md5 before the rename."""
+    tmp = dest.with_name(f".{dest.name}.part")
+    digest = hashlib.md5(usedforsecurity=False)
+    logger.info("downloading %s to %s", url, dest)
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+            dest.parent.mkdir(parents=True, exist_ok=True)  # only once the server answers
+            with tmp.open("wb") as f:
+                while chunk := response.read(1 << 20):
+                    f.write(chunk)
+                    digest.update(chunk)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if digest.hexdigest() != md5:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(
+            f"checksum mismatch for {url}: expected md5 {md5}, got {digest.hexdigest()}; "
+            "the partial download was deleted"
+        )
+    os.replace(tmp, dest)
+
+
+def _download_all(name: str, file_names: Sequence[str]) -> list[Path]:
+    source = _SOURCES[name]
+    folder = cache_dir(name)
+    paths = []
+    for file_name in file_names:
+        path = _find_in(folder, file_name)  # an earlier run may have fetched some of them
+        if path is None:
+            path = folder / f"{file_name}.gz"
+            _download(source.base_url + path.name, path, source.md5[path.name])
+        paths.append(path)
+    return paths
+
+
+def _not_found_message(
+    name: str, file_names: Sequence[str], dirs: Sequence[Path], reason: str
+) -> str:
+    wanted = ", ".join(f"{f}[.gz]" for f in file_names)
+    searched = "\n".join(f"  {d}" + ("" if d.is_dir() else "  (does not exist)") for d in dirs)
+    ways = [
+        "pass --data-dir DIR (or data_dir=DIR in Python) naming a folder that holds them",
+        f"set the PLAUSIBLE_DATA environment variable to a folder that holds them "
+        f"(directly or in a {name}/ subfolder)",
+    ]
+    hint = _SOURCES[name].install_hint if name in _SOURCES else None
+    if hint is not None:
+        ways.append(f"run `{hint}`")
+    else:
+        ways.append(f"copy them into {cache_dir(name)}")
+    numbered = "\n".join(f"  {i}. {way}" for i, way in enumerate(ways, 1))
+    return (
+        f"could not find the {name} files {wanted}. Searched:\n{searched}\n"
+        f"{reason}.\nProvide the files in one of these ways:\n{numbered}"
+    )
+
+
+def find_files(
+    name: str, file_names: Sequence[str], *, data_dir: str | Path | None = None
+) -> list[Path]:
+    """Locate the files of dataset ``name``, downloading them into the cache if needed.
+
+    A folder is used only when it holds all of ``file_names`` (each raw or ``.gz``). Downloads
+    are skipped when the environment variable ``PLAUSIBLE_OFFLINE`` is set (and not ``0``).
+
+    Args:
+        name: Dataset name, e.g. ``"fashion-mnist"``.
+        file_names: Base names without ``.gz``, e.g. ``("train-images-idx3-ubyte", ...)``.
+        data_dir: Folder to search first.
+
+    Returns:
+        One path per name in ``file_names``.
+
+    Raises:
+        DatasetNotFoundError: If the files are nowhere and downloading is off or failed; the
+            message lists the folders searched and the ways to provide the files.
+    """
+    dirs = search_dirs(name, data_dir)
+    for folder in dirs:
+        paths = [_find_in(folder, f) for f in file_names]
+        if all(p is not None for p in paths):
+            return [p for p in paths if p is not None]
+
+    if os.environ.get("PLAUSIBLE_OFFLINE", "") not in ("", "0"):
+        reason = "Downloading was skipped because PLAUSIBLE_OFFLINE is set"
+    elif name not in _SOURCES:
+        reason = f"There is no download source for {name!r}"
+    else:
+        try:
+            return _download_all(name, file_names)
+        except (OSError, http.client.HTTPException, ValueError) as err:  # network, bad checksum
+            reason = f"Downloading from {_SOURCES[name].base_url} failed: {err}"
+    raise DatasetNotFoundError(_not_found_message(name, file_names, dirs, reason))

@@ -1,0 +1,82 @@
+"""The model contract, checked for every registered model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import plausible
+from plausible.checkpoint import load_weights, save_weights
+from plausible.registry import MODELS, OBJECTIVES
+from contract_examples import EXAMPLES, ContractExample
+
+_ = plausible  # importing the package registers every model
+
+
+def _model_name(example_key: str) -> str:
+    return next(name for name in MODELS.names() if example_key == name or
+                example_key.startswith(name + "-"))
+
+
+def test_every_registered_model_has_an_example() -> None:
+    covered = {_model_name(key) for key in EXAMPLES}
+    missing = set(MODELS.names()) - covered
+    assert not missing, f"add contract examples for {sorted(missing)} in contract_examples.py"
+
+
+@pytest.fixture(params=sorted(EXAMPLES), ids=str)
+def example(request: pytest.FixtureRequest) -> ContractExample:
+    return EXAMPLES[request.param]()
+
+
+def test_objective_is_per_example_and_finite(example: ContractExample) -> None:
+    model = example.build()
+    out = OBJECTIVES.get(example.objective)(model, example.batch)
+    batch_size = next(iter(example.batch.values())).shape[0]
+    assert out.loss.shape == (batch_size,)
+    assert torch.isfinite(out.loss).all()
+    for name, term in out.terms.items():
+        assert term.shape == (batch_size,), name
+        assert torch.isfinite(term).all(), name
+
+
+def test_every_parameter_gets_a_gradient(example: ContractExample) -> None:
+    model = example.build()
+    OBJECTIVES.get(example.objective)(model, example.batch).loss.mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} gets no gradient"
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
+
+
+def test_sample_shape(example: ContractExample) -> None:
+    model = example.build().eval()
+    samples = example.sample(model)
+    assert tuple(samples.shape) == example.sample_shape
+    assert torch.isfinite(samples).all()
+
+
+def test_save_load_gives_identical_outputs(example: ContractExample, tmp_path) -> None:
+    model = example.build().eval()
+    # Move the weights away from their initial values so a fresh init cannot pass by luck.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_weights(tmp_path / "m.safetensors", model)
+    torch.manual_seed(123)
+    other = example.build().eval()
+    load_weights(tmp_path / "m.safetensors", other)
+    torch.manual_seed(5)
+    a = OBJECTIVES.get(example.objective)(model, example.batch).loss
+    torch.manual_seed(5)
+    b = OBJECTIVES.get(example.objective)(other, example.batch).loss
+    assert torch.equal(a, b)
+
+
+def test_deterministic_in_eval_mode(example: ContractExample) -> None:
+    model = example.build().eval()
+    torch.manual_seed(9)
+    a = example.sample(model)
+    torch.manual_seed(9)
+    b = example.sample(model)
+    assert torch.equal(a, b)

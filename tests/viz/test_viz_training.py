@@ -1,0 +1,87 @@
+"""Tests for plausible.viz.training: metric curves and KL-per-dimension bars."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+
+from plausible.viz import kl_per_dimension_bars, training_curves
+from plausible.viz.training import _default_keys
+
+
+def assert_png(path: Path) -> None:
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and min(image.shape[:2]) >= 50
+    assert float(image[..., :3].std()) > 0.01
+
+
+def make_records() -> list[dict]:
+    records: list[dict] = []
+    for epoch in range(1, 5):
+        for i in range(1, 5):
+            records.append(
+                {
+                    "step": (epoch - 1) * 4 + i,
+                    "epoch": epoch,
+                    "epoch_float": epoch - 1 + i / 4,
+                    "split": "train",
+                    "loss": 100.0 / epoch + i,
+                    "kl": 10.0 + epoch,
+                    "reconstruction": 90.0 / epoch,
+                    "lr": 1e-3 * 0.5**epoch,
+                    "time": 1.5 * i,
+                    "step_time_s": 0.01,
+                }
+            )
+        records.append({"epoch": epoch, "split": "val", "loss": 105.0 / epoch, "time": 3.0})
+    return records
+
+
+def test_default_keys_skip_axes_and_time() -> None:
+    assert _default_keys(make_records()) == ["loss", "kl", "reconstruction", "lr"]
+
+
+def test_training_curves_writes_png(tmp_path: Path) -> None:
+    assert_png(training_curves(make_records(), tmp_path / "curves.png"))
+
+
+def test_training_curves_missing_nan_and_junk(tmp_path: Path) -> None:
+    records = make_records()
+    records[2]["loss"] = math.nan
+    records[3]["kl"] = math.inf
+    records[4]["loss"] = None
+    records[5]["loss"] = "oops"
+    del records[6]["kl"]
+    records.append({"split": "validation", "epoch": 5, "loss": 20.0, "only_here": 1.0})
+    records.append({"split": "test", "epoch": 5, "loss": float("nan")})
+    out = training_curves(
+        records, tmp_path / "c.png", keys=["loss", "kl", "never_logged", "only_here"]
+    )
+    assert_png(out)
+
+
+def test_training_curves_step_axis_and_errors(tmp_path: Path) -> None:
+    records = [{"step": s, "loss": 1.0 / s} for s in range(1, 50)]
+    assert_png(training_curves(records, tmp_path / "s.png"))
+    with pytest.raises(ValueError, match="no records"):
+        training_curves([], tmp_path / "e.png")
+    with pytest.raises(ValueError, match="no numeric"):
+        training_curves([{"epoch": 1, "split": "val"}], tmp_path / "e.png")
+
+
+@pytest.mark.parametrize("threshold", [None, 0.01], ids=str)
+def test_kl_bars(tmp_path: Path, threshold: float | None) -> None:
+    kl = torch.tensor([0.5, 0.001, 2.0, 0.0, 0.2])
+    assert_png(kl_per_dimension_bars(kl, tmp_path / "kl.png", threshold=threshold))
+
+
+def test_kl_bars_per_example_and_many_dims(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    assert_png(kl_per_dimension_bars(rng.exponential(size=(30, 64)), tmp_path / "kl64.png"))
+    with pytest.raises(ValueError, match="kl_per_dim"):
+        kl_per_dimension_bars(np.zeros((2, 3, 4)), tmp_path / "bad.png")
