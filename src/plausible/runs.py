@@ -109,7 +109,9 @@ def train_run(config: dict[str, Any], out_dir: str | Path, *, resume: bool = Fal
     trainer = Trainer(model, objective, training, run_dir=out)
     log.info("training %s (%d parameters) on %s", name,
              sum(p.numel() for p in model.parameters()), trainer.device)
-    fit = trainer.fit(data.train, data.val, transform=task.batch_transform(), resume=resume)
+    has_val = bool(data.val) and len(next(iter(data.val.values()))) > 0
+    fit = trainer.fit(data.train, data.val if has_val else None,
+                      transform=task.batch_transform(), resume=resume)
     save_weights(out / "model.safetensors", model)
     n_train = len(next(iter(data.train.values())))
     summary: dict[str, Any] = {"training": {

@@ -37,5 +37,5 @@ def friendly_errors() -> Iterator[None]:
     except (ConfigError, CheckpointError, DatasetNotFoundError, IDXFormatError,
             NonFiniteLossError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if err.args else str(err)
-        console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+        console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

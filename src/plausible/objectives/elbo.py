@@ -89,7 +89,16 @@ def elbo(
 
 
 @OBJECTIVES.register("elbo")
-def elbo_objective(model: torch.nn.Module, batch: dict[str, Tensor], **kwargs: float) -> ObjectiveOutput:
+def elbo_objective(
+    model: torch.nn.Module,
+    batch: dict[str, Tensor],
+    *,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
+    capacity: float | None = None,
+    analytic_kl: bool = True,
+) -> ObjectiveOutput:
     """Training adapter: run ``model`` on ``batch["x"]`` and score it with :func:`elbo`."""
     x = batch["x"]
-    return elbo(model(x), x, **kwargs)  # type: ignore[arg-type]
+    return elbo(model(x), x, beta=beta, free_bits=free_bits, capacity=capacity,  # type: ignore[arg-type]
+                analytic_kl=analytic_kl)

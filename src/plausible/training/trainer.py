@@ -89,6 +89,8 @@ class Trainer:
         self.step_model: nn.Module = torch.compile(self.model) if config.compile else self.model  # type: ignore[assignment]
         self.objective = objective
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         self.callbacks = list(callbacks)
         self.optimizer, self.scheduler = self.configure_optimizers()
         self.step = 0
@@ -109,7 +111,11 @@ class Trainer:
         cfg = self.config
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # The fused kernel updates every parameter in one pass; on CPU the default per-tensor
+        # loop took a quarter of a W1 step. Same arithmetic, so results match to rounding.
+        fused = all(p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+                    and p.device.type in ("cpu", "cuda") for p in params)
+        optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
         scheduler: Any = None
         if cfg.lr_schedule == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -208,13 +214,18 @@ class Trainer:
                 continue
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            # Only the norm is needed to spot a non-finite gradient; scaling by it is skipped
+            # unless clipping is on (it is a full extra pass over the gradients).
+            grad_norm = torch.nn.utils.get_total_norm(grads)
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grads_with_norm_(grads, cfg.grad_clip, grad_norm)
             if not self._guard(torch.isfinite(grad_norm), out, what="gradient"):
                 self.optimizer.zero_grad(set_to_none=True)
                 self.batch_in_epoch += 1
                 continue
             self.optimizer.step()
+            self.nonfinite_streak = 0
             if cfg.lr_schedule == "cosine":
                 self.scheduler.step()
             self.step += 1
@@ -243,7 +254,6 @@ class Trainer:
     def _guard(self, finite: Tensor, out: ObjectiveOutput, *, what: str) -> bool:
         """NaN guard: skip a bad batch, name the bad term, stop after too many in a row."""
         if bool(finite):
-            self.nonfinite_streak = 0
             return True
         self.nonfinite_streak += 1
         terms = ", ".join(_nonfinite_terms(out)) if what == "loss" else "gradient"

@@ -1,0 +1,161 @@
+"""Every command and every shipped recipe, run the way a user runs them, with tiny budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from plausible.cli.main import _register_commands, app
+from plausible.config import list_recipes, load_recipe
+
+_register_commands()
+runner = CliRunner()
+
+# Per task: overrides that make any recipe of that task finish in seconds. A recipe whose task
+# has no entry here fails test_every_recipe_task_has_smoke_settings.
+SMOKE: dict[str, list[str]] = {
+    "images": ["task.max_train=64", "task.max_test=32", "evaluation.num_samples=4",
+               "training.batch_size=32"],
+}
+
+
+def _invoke(*args: str) -> object:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return result
+
+
+def test_help_lists_every_command() -> None:
+    result = _invoke("--help")
+    for command in ("train", "evaluate", "sample", "recipes", "env"):
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "sample", "recipes", "env"], ids=str)
+def test_every_command_has_help_with_examples(command: str) -> None:
+    result = _invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "plausible" in result.output
+
+
+def test_recipes_lists_every_shipped_recipe() -> None:
+    result = _invoke("recipes")
+    assert result.exit_code == 0
+    for name in list_recipes():
+        assert name in result.output
+
+
+def test_env_reports_versions() -> None:
+    result = _invoke("env")
+    assert result.exit_code == 0 and "torch" in result.output and "plausible" in result.output
+
+
+def test_every_recipe_task_has_smoke_settings() -> None:
+    tasks = {load_recipe(name)["task"]["name"] for name in list_recipes()}
+    assert tasks <= set(SMOKE), f"add SMOKE overrides for tasks {sorted(tasks - set(SMOKE))}"
+
+
+@pytest.mark.parametrize("recipe", sorted(list_recipes()), ids=str)
+def test_every_recipe_trains_evaluates_and_reports(recipe: str, tmp_path: Path,
+                                                   tiny_idx_dir: Path) -> None:
+    config = load_recipe(recipe)
+    overrides = ["training.epochs=1", *SMOKE.get(config["task"]["name"], [])]
+    if config["task"].get("dataset") in ("fashion-mnist", "mnist"):
+        overrides.append(f'task.data_dir="{tiny_idx_dir}"')
+    args = ["train", recipe, "--out", str(tmp_path / "run")]
+    for item in overrides:
+        args += ["--set", item]
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    for name in ("config.json", "model.safetensors", "summary.json", "report.md", "metrics.jsonl"):
+        assert (run / name).is_file(), name
+    report = (run / "report.md").read_text()
+    figures = list((run / "figures").glob("*.png"))
+    assert figures and all(f"figures/{f.name}" in report for f in figures)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    result = _invoke("train", "vae-digits", "--out", str(out), "--set", "training.epochs=2",
+                     *sum((["--set", s] for s in SMOKE["images"]), []))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_evaluate_writes_metrics(trained_run: Path) -> None:
+    result = _invoke("evaluate", str(trained_run), "--num-samples", "8", "--no-figures")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["test"]["test_nll"]["num_samples"] == 8
+    assert summary["test"]["test_nll"]["mean"] <= summary["test"]["test_negative_elbo"]["mean"] + 1.0
+
+
+@pytest.mark.parametrize("suffix", [".png", ".npy"], ids=str)
+def test_sample_writes_images_or_arrays(trained_run: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"s{suffix}"
+    result = _invoke("sample", str(trained_run), "-n", "9", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    if suffix == ".npy":
+        samples = np.load(out)
+        assert samples.shape == (9, 1, 8, 8) and samples.min() >= 0 and samples.max() <= 1
+    else:
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_continues_a_finished_run(trained_run: Path) -> None:
+    result = _invoke("train", "vae-digits", "--out", str(trained_run), "--resume",
+                     "--set", "training.epochs=3", "--no-eval")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["training"]["epochs"] == 3
+
+
+def test_existing_run_folder_is_not_overwritten(trained_run: Path) -> None:
+    result = _invoke("train", "vae-digits", "--out", str(trained_run))
+    assert result.exit_code == 2
+    assert "already holds a run" in result.output and "--resume" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "no-such-recipe"], "unknown recipe 'no-such-recipe'"),
+        (["train", "vae-digits", "--set", "training.epochs=abc"], "training.epochs must be an integer"),
+        (["train", "vae-digits", "--set", "model.latent_dimm=3"], "Did you mean 'latent_dim'"),
+        (["evaluate", "/nonexistent/run"], "does not exist"),
+        (["sample", "/nonexistent/run", "--out", "x.gif"], "must end in .png or .npy"),
+    ],
+    ids=str,
+)
+def test_mistakes_give_one_paragraph_errors(args: list[str], message: str, tmp_path: Path) -> None:
+    result = _invoke(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_corrupt_idx_file_is_named(tmp_path: Path, tiny_idx_dir: Path) -> None:
+    bad = tmp_path / "data"
+    bad.mkdir()
+    for f in tiny_idx_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    result = _invoke("train", "vae-digits", "--out", str(tmp_path / "r"), "--set",
+                     'task.dataset="fashion-mnist"', "--set", f'task.data_dir="{bad}"')
+    assert result.exit_code == 2
+    assert "train-images-idx3-ubyte.gz" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_dataset_lists_the_three_ways(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PLAUSIBLE_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = _invoke("train", "vae-digits", "--out", str(tmp_path / "r"), "--set",
+                     'task.dataset="mnist"')
+    assert result.exit_code == 2
+    assert "--data-dir" in result.output and "PLAUSIBLE_DATA" in result.output
