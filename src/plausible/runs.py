@@ -8,6 +8,7 @@ A run folder holds ``config.json`` (everything needed to rebuild the model and t
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -80,7 +81,9 @@ def train_run(config: dict[str, Any], out_dir: str | Path, *, resume: bool = Fal
     """
     cfg = validate_config(config)
     out = Path(out_dir)
-    if not resume and (out / "config.json").exists():
+    # Under torchrun every rank trains; rank 0 alone writes the run folder.
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main and not resume and (out / "config.json").exists():
         raise ConfigError(
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
@@ -105,13 +108,16 @@ def train_run(config: dict[str, Any], out_dir: str | Path, *, resume: bool = Fal
         "training": training.to_dict(),
         "evaluation": cfg["evaluation"],
     }
-    atomic_write_json(out / "config.json", _jsonable(full_config))
+    if is_main:
+        atomic_write_json(out / "config.json", _jsonable(full_config))
     trainer = Trainer(model, objective, training, run_dir=out)
     log.info("training %s (%d parameters) on %s", name,
              sum(p.numel() for p in model.parameters()), trainer.device)
     has_val = bool(data.val) and len(next(iter(data.val.values()))) > 0
     fit = trainer.fit(data.train, data.val if has_val else None,
                       transform=task.batch_transform(), resume=resume)
+    if not trainer.is_main:
+        return out
     save_weights(out / "model.safetensors", model)
     n_train = len(next(iter(data.train.values())))
     summary: dict[str, Any] = {"training": {

@@ -30,3 +30,7 @@ def main() -> None:
     """Console-script entry point."""
     _register_commands()
     app()
+
+
+if __name__ == "__main__":  # `python -m plausible.cli.main`, as torchrun launches it
+    main()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +21,7 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
+    devices: Annotated[int, typer.Option("--devices", help="Data-parallel processes on this machine (launches torchrun).")] = 1,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the test-set evaluation and figures.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -32,10 +36,14 @@ def train(
         plausible train my-recipe.toml --out runs/mine --device cuda
 
         plausible train vae-digits --out runs/vae-digits --resume
+
+        plausible train vae-fashion-mnist --devices 4   (one process per GPU, DDP)
     """
     from plausible.config import apply_overrides, load_recipe
     from plausible.runs import train_run
 
+    if devices > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(_launch_torchrun(devices))
     setup_logging(verbose)
     with friendly_errors():
         resume_config = out is not None and resume and (out / "config.json").exists()
@@ -50,6 +58,29 @@ def train(
         name = Path(recipe).stem
         run_dir = out or Path("runs") / name
         path = train_run(config, run_dir, resume=resume, evaluate=not no_eval)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports for everyone
     console.print(f"[bold green]done[/bold green]: run folder {path}")
     if not no_eval:
         console.print(f"report: {path / 'report.md'}   figures: {path / 'figures'}")
+
+
+def _launch_torchrun(devices: int) -> int:
+    """Re-run this very command under torchrun with ``devices`` processes; return its exit code."""
+    args = sys.argv[1:]
+    drop = {"--devices"}
+    kept, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in drop:
+            skip = True
+            continue
+        if a.startswith("--devices="):
+            continue
+        kept.append(a)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={devices}", "-m", "plausible.cli.main", *kept]
+    console.print(f"launching: {' '.join(command[1:])}")
+    return subprocess.call(command)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from plausible.checkpoint import FORMAT_VERSION, CheckpointError, load_state_dict, save_state_dict
-from plausible.io import atomic_write_bytes, atomic_write_json
+from plausible.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    check_format_version,
+    load_state_dict,
+    read_json,
+    save_state_dict,
+)
+from plausible.io import atomic_write_bytes, atomic_write_json, describe_write_error
 
-__all__ = ["capture_rng", "find_checkpoint", "read_checkpoint", "restore_rng", "write_checkpoint"]
+__all__ = [
+    "capture_rng",
+    "find_checkpoint",
+    "load_trainer_state",
+    "read_checkpoint",
+    "restore_rng",
+    "write_checkpoint",
+]
 
 _DIR, _TMP, _OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
 
@@ -58,24 +74,47 @@ def write_checkpoint(
     moved aside and the new one renamed into place. :func:`find_checkpoint` falls back to the
     moved-aside copy if a crash lands between the two renames.
     """
+    import plausible
+
     tmp, final, old = run_dir / _TMP, run_dir / _DIR, run_dir / _OLD
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_state_dict(tmp / "model.safetensors", model_state)
-    if best_state is not None:
-        save_state_dict(tmp / "best.safetensors", best_state)
-    buffer = io.BytesIO()
-    torch.save(trainer_state, buffer)
-    atomic_write_bytes(tmp / "trainer_state.pt", buffer.getvalue())
-    # meta.json is written last: its presence marks the folder complete.
-    atomic_write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION,
-                                          "step": trainer_state.get("step")})
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    tmp.rename(final)
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_state_dict(tmp / "model.safetensors", model_state)
+        if best_state is not None:
+            save_state_dict(tmp / "best.safetensors", best_state)
+        buffer = io.BytesIO()
+        torch.save(trainer_state, buffer)
+        atomic_write_bytes(tmp / "trainer_state.pt", buffer.getvalue())
+        # meta.json is written last: its presence marks the folder complete.
+        meta = {"format_version": FORMAT_VERSION, "plausible_version": plausible.__version__,
+                "step": trainer_state.get("step")}
+        atomic_write_json(tmp / "meta.json", meta)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)  # give back the space a partial copy took
+        raise _write_error(run_dir, err) from err
+    try:
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        tmp.rename(final)
+    except OSError as err:
+        raise _write_error(run_dir, err) from err
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _write_error(run_dir: Path, err: OSError) -> CheckpointError:
+    # atomic_open re-raises with its own wording; describe the original error once, here.
+    root = err.__cause__ if isinstance(err.__cause__, OSError) else err
+    what = describe_write_error(root, root.filename or run_dir / _TMP)
+    previous = find_checkpoint(run_dir)
+    kept = (
+        f"the previous checkpoint {previous} is intact and --resume continues from it"
+        if previous is not None
+        else "no earlier checkpoint of this run exists"
+    )
+    return CheckpointError(f"could not save a checkpoint: {what}. Training stopped; {kept}.")
 
 
 def find_checkpoint(run_dir: Path) -> Path | None:
@@ -87,24 +126,56 @@ def find_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Any], dict[str, Tensor] | None]:
-    """Load ``(model_state, trainer_state, best_state)``; trainer state with ``weights_only=True``."""
-    from plausible.checkpoint import read_json
+def read_checkpoint(
+    path: Path,
+) -> tuple[dict[str, Tensor], dict[str, Any], dict[str, Tensor] | None]:
+    """Load ``(model_state, trainer_state, best_state)``; trainer state with ``weights_only=True``.
 
+    Raises:
+        CheckpointError: If the folder is incomplete, corrupt, written in another format version
+            (the message names the plausible version that wrote it) or refers to code.
+    """
     meta = read_json(path / "meta.json")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {meta.get('format_version')}, this version of "
-            f"plausible reads version {FORMAT_VERSION}; resume it with the version that wrote it"
-        )
+    check_format_version(meta, path)
     model_state = load_state_dict(path / "model.safetensors")
     best = path / "best.safetensors"
     best_state = load_state_dict(best) if best.is_file() else None
-    try:
-        trainer_state = torch.load(path / "trainer_state.pt", weights_only=True, map_location="cpu")
-    except Exception as err:
-        raise CheckpointError(
-            f"could not load {path / 'trainer_state.pt'} as plain tensors ({err}); it is corrupt "
-            "or contains pickled code, which plausible refuses to run"
-        ) from err
+    trainer_state = load_trainer_state(path / "trainer_state.pt")
     return model_state, trainer_state, best_state
+
+
+def load_trainer_state(path: Path) -> dict[str, Any]:
+    """Load ``trainer_state.pt`` with ``weights_only=True``: tensors, numbers, plain containers.
+
+    A file whose pickle names any other Python object (a function, a class: code that unpickling
+    would run) is refused without running it.
+
+    Raises:
+        CheckpointError: If the file is missing, corrupt or refers to code.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing; the checkpoint folder is incomplete")
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        # torch's message suggests weights_only=False, the one thing not to do with such a file.
+        names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err)))) or ["a Python object"]
+        raise CheckpointError(
+            f"refused to load {path}: its pickle refers to {', '.join(names)}, i.e. code that "
+            "would run while loading. plausible loads training state with weights_only=True "
+            "(tensors, numbers and plain containers only) and never runs code from a file. If "
+            "you did not write this file, do not trust the run folder; otherwise delete the "
+            "checkpoint folder and train again."
+        ) from None
+    except Exception as err:  # a truncated or overwritten file: zip, EOF or unpickling errors
+        raise CheckpointError(
+            f"could not read {path} ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+            "the file is corrupt. Delete the checkpoint folder and train again, or restore the "
+            "folder from a backup."
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"{path} holds a {type(state).__name__}, not the dictionary of training state "
+            "plausible writes; the checkpoint folder was not written by plausible"
+        )
+    return state

@@ -27,6 +27,13 @@ from plausible.training.checkpointing import (
     write_checkpoint,
 )
 from plausible.training.config import TrainerConfig
+from plausible.training.distributed import (
+    all_reduce_sum,
+    all_true,
+    average_gradients,
+    broadcast_module,
+    setup_distributed,
+)
 
 __all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "load_metrics", "resolve_device"]
 
@@ -83,10 +90,17 @@ class Trainer:
     ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
+        self.dist = setup_distributed(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         self.model = model.to(self.device)
-        self.step_model: nn.Module = torch.compile(self.model) if config.compile else self.model  # type: ignore[assignment]
+        broadcast_module(self.model, self.dist)
+        self.step_model: nn.Module = self.model
+        if config.compile:
+            self.step_model = torch.compile(self.step_model)  # type: ignore[assignment]
         self.objective = objective
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is not None:
@@ -103,7 +117,9 @@ class Trainer:
         self.nonfinite_streak = 0
         self.epoch_times: list[float] = []
         self.should_stop = False
-        self.log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir else None)
+        # Only rank 0 writes files; the other ranks keep their rows in memory.
+        self.is_main = self.dist.is_main
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir and self.is_main else None)
 
     # -- Lightning-style hooks -------------------------------------------------------------
     def configure_optimizers(self) -> tuple[torch.optim.Optimizer, Any]:
@@ -166,7 +182,8 @@ class Trainer:
         """
         cfg = self.config
         batcher = TensorBatcher(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                device=self.device, transform=transform)
+                                device=self.device, transform=transform,
+                                rank=self.dist.rank, world_size=self.dist.world_size)
         val_batcher = (TensorBatcher(val, max(cfg.batch_size, 1024), shuffle=False, device=self.device)
                        if val is not None else None)
         total_steps = cfg.epochs * len(batcher)
@@ -175,9 +192,11 @@ class Trainer:
         if resume:
             self._resume()
         else:
-            torch.manual_seed(cfg.seed)
-        tb = open_tensorboard(self.run_dir, cfg.tensorboard)
-        progress = ProgressBar(enabled=cfg.progress and sys.stderr.isatty(), total=total_steps,
+            # Each rank draws its own sampling noise; the batch order is shared through the batcher.
+            torch.manual_seed(cfg.seed + self.dist.rank)
+        tb = open_tensorboard(self.run_dir if self.is_main else None, cfg.tensorboard)
+        show = cfg.progress and sys.stderr.isatty() and self.is_main
+        progress = ProgressBar(enabled=show, total=total_steps,
                                completed=self.step)
         start = time.perf_counter()
         try:
@@ -209,11 +228,12 @@ class Trainer:
         for batch in batcher.epoch_batches(self.epoch, start=self.batch_in_epoch):
             out = self.training_step(batch)
             loss = out.loss.mean()
-            if not self._guard(torch.isfinite(loss), out, what="loss"):
+            if not self._guard(all_true(torch.isfinite(loss), self.dist), out, what="loss"):
                 self.batch_in_epoch += 1
                 continue
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(self.model, self.dist)
             grads = [p.grad for p in self.model.parameters() if p.grad is not None]
             # Only the norm is needed to spot a non-finite gradient; scaling by it is skipped
             # unless clipping is on (it is a full extra pass over the gradients).
@@ -273,7 +293,10 @@ class Trainer:
 
     def _log_train(self, sums: dict[str, Tensor], count: int, tb: Any) -> None:
         row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "train"}
-        row.update({k: float(v) / count for k, v in sums.items()})
+        keys = list(sums)
+        totals = all_reduce_sum(torch.stack([sums[k] for k in keys] + [torch.tensor(
+            float(count), device=sums[keys[0]].device)]), self.dist).tolist()
+        row.update({k: v / totals[-1] for k, v in zip(keys, totals[:-1], strict=True)})
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.log.write(row)
         if tb is not None:
@@ -334,7 +357,7 @@ class Trainer:
         }
 
     def _save(self) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or not self.is_main:
             return
         write_checkpoint(self.run_dir, model_state=self.model.state_dict(),
                          trainer_state=self.state_dict(), best_state=self.best_state)

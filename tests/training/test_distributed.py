@@ -1,0 +1,83 @@
+"""Two gloo processes under torchrun reach the weights of one process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+WORKER = textwrap.dedent('''
+    import json, os, sys
+    import torch
+    from plausible.checkpoint import save_weights
+    from plausible.models import VAE
+    from plausible.objectives import elbo
+    from plausible.training import Trainer, TrainerConfig
+
+    def mean_code_elbo(model, batch, step):
+        # z = E[z|x]: no sampling noise, so one process and two processes see the same numbers.
+        x = batch["x"]
+        out = model(x)
+        out.z = out.q_z.mean
+        out.p_x = model.decode(out.z)
+        return elbo(out, x)
+
+    batch_size, out = int(sys.argv[1]), sys.argv[2]
+    torch.manual_seed(0)
+    x = (torch.rand(64, 12) > 0.5).float()
+    model = VAE((12,), latent_dim=2, hidden_dims=(16,))
+    cfg = TrainerConfig(epochs=3, batch_size=batch_size, lr=1e-2, progress=False,
+                        tensorboard="off", log_every=2, num_threads=1)
+    trainer = Trainer(model, mean_code_elbo, cfg, run_dir=out)
+    trainer.fit({"x": x})
+    if trainer.is_main:
+        save_weights(os.path.join(out, "final.safetensors"), model)
+        json.dump(trainer.log.records, open(os.path.join(out, "rows.json"), "w"))
+''')
+
+
+def _run(args: list[str], tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    result = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_two_process_gloo_matches_single_process(tmp_path: Path) -> None:
+    pytest.importorskip("torch.distributed")
+    if not torch.distributed.is_gloo_available():
+        pytest.skip("this PyTorch build has no gloo backend")
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    _run([sys.executable, str(script), "16", str(tmp_path / "single")], tmp_path)
+    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+          str(script), "8", str(tmp_path / "ddp")], tmp_path)
+    from safetensors.torch import load_file
+
+    single = load_file(tmp_path / "single" / "final.safetensors")
+    ddp = load_file(tmp_path / "ddp" / "final.safetensors")
+    for name, value in single.items():
+        torch.testing.assert_close(ddp[name], value, atol=1e-5, rtol=1e-4, msg=name)
+    # Logged losses are reduced across ranks, so they match the single-process log.
+    rows_single = json.loads((tmp_path / "single" / "rows.json").read_text())
+    rows_ddp = json.loads((tmp_path / "ddp" / "rows.json").read_text())
+    assert [r["step"] for r in rows_single] == [r["step"] for r in rows_ddp]
+    for a, b in zip(rows_single, rows_ddp, strict=True):
+        assert abs(a["loss"] - b["loss"]) < 1e-3 * abs(a["loss"])
+    # Only rank 0 wrote the run folder's checkpoint.
+    assert (tmp_path / "ddp" / "checkpoint" / "meta.json").is_file()
+
+
+@pytest.mark.slow
+def test_cli_devices_launches_torchrun(tmp_path: Path) -> None:
+    plausible = Path(sys.executable).parent / "plausible"
+    _run([str(plausible), "train", "vae-digits", "--devices", "2", "--out", str(tmp_path / "run"),
+          "--set", "training.epochs=2", "--set", "evaluation.num_samples=4"], tmp_path)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["training"]["epochs"] == 2
