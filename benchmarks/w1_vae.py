@@ -22,13 +22,14 @@ from plausible.models import VAE
 from plausible.training import ConfiguredObjective, Trainer, TrainerConfig
 
 
-def reference_epoch(model: VAE, opt: torch.optim.Optimizer, x: torch.Tensor, batch: int,
-                    gen: torch.Generator) -> float:
+def reference_epoch(
+    model: VAE, opt: torch.optim.Optimizer, x: torch.Tensor, batch: int, gen: torch.Generator
+) -> float:
     """One epoch of the plain loop: data as one tensor, batches by index. Returns seconds."""
     tic = time.perf_counter()
     perm = torch.randperm(len(x), generator=gen)
     for i in range(0, len(x), batch):
-        xb = x[perm[i:i + batch]]
+        xb = x[perm[i : i + batch]]
         q_z = model.encode(xb)
         z = q_z.rsample()
         p_x = model.decode(z)
@@ -60,8 +61,16 @@ def main() -> None:
         return VAE((1, 28, 28), latent_dim=32, hidden_dims=(512, 256))
 
     model, ref = build(), build()
-    cfg = TrainerConfig(epochs=0 + 1, batch_size=128, lr=1e-3, seed=args.seed, progress=False,
-                        tensorboard="off", log_every=100, num_threads=2)
+    cfg = TrainerConfig(
+        epochs=0 + 1,
+        batch_size=128,
+        lr=1e-3,
+        seed=args.seed,
+        progress=False,
+        tensorboard="off",
+        log_every=100,
+        num_threads=2,
+    )
     trainer = Trainer(model, ConfiguredObjective("elbo"), cfg)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     ref_gen = torch.Generator().manual_seed(args.seed)
@@ -70,8 +79,12 @@ def main() -> None:
         trainer.config.epochs = epoch + 1
         trainer.fit({"x": train})
         ref_times.append(reference_epoch(ref, ref_opt, train, 128, ref_gen))
-        logging.info("epoch %d: plausible %.1fs, reference %.1fs", epoch + 1,
-                     trainer.epoch_times[-1], ref_times[-1])
+        logging.info(
+            "epoch %d: plausible %.1fs, reference %.1fs",
+            epoch + 1,
+            trainer.epoch_times[-1],
+            ref_times[-1],
+        )
     ours = [len(train) / t for t in trainer.epoch_times[1:]]
     theirs = [len(train) / t for t in ref_times[1:]]
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
@@ -82,10 +95,18 @@ def main() -> None:
     ref_nll = importance_sampled_nll(ref, test[:1000], num_samples=min(k, 200))
     result = {
         "workload": "W1 fmnist-vae" + (" (quick)" if args.quick else ""),
-        "protocol": {"train_images": len(train), "test_images": len(test), "epochs": epochs,
-                     "batch_size": 128, "lr": 1e-3, "binarize": "pixels/255 > 0.5",
-                     "model": "784-512-256-z32-256-512-784, Bernoulli", "seed": args.seed,
-                     "is_num_samples": k, "throughput": "interleaved epochs, median of 2..N"},
+        "protocol": {
+            "train_images": len(train),
+            "test_images": len(test),
+            "epochs": epochs,
+            "batch_size": 128,
+            "lr": 1e-3,
+            "binarize": "pixels/255 > 0.5",
+            "model": "784-512-256-z32-256-512-784, Bernoulli",
+            "seed": args.seed,
+            "is_num_samples": k,
+            "throughput": "interleaved epochs, median of 2..N",
+        },
         "machine": machine(),
         "plausible_images_per_s": statistics.median(ours),
         "reference_images_per_s": statistics.median(theirs),
@@ -100,8 +121,14 @@ def main() -> None:
         "reference_loop_test_nll_first_1000_k200": ref_nll.mean,
     }
     path = write_result("w1_vae_quick" if args.quick else "w1_vae", result)
-    logging.info("ratio %.3f, NLL %.2f +- %.2f (K=%d) -> %s", result["throughput_ratio"],
-                 nll.mean, nll.stderr, k, path)
+    logging.info(
+        "ratio %.3f, NLL %.2f +- %.2f (K=%d) -> %s",
+        result["throughput_ratio"],
+        nll.mean,
+        nll.stderr,
+        k,
+        path,
+    )
 
 
 if __name__ == "__main__":

@@ -33,22 +33,33 @@ def main() -> None:
     k = args.num_samples
 
     tic = time.perf_counter()
-    batched = importance_sampled_nll(model, test[:images], num_samples=k, batch_size=100,
-                                     memory_budget_mb=args.memory_mb)
+    batched = importance_sampled_nll(
+        model, test[:images], num_samples=k, batch_size=100, memory_budget_mb=args.memory_mb
+    )
     batched_rate = images / (time.perf_counter() - tic)
 
     tic = time.perf_counter()
-    looped = [importance_sampled_nll(model, test[i:i + 1], num_samples=k, batch_size=1,
-                                     memory_budget_mb=args.memory_mb).mean
-              for i in range(loop_images)]
+    looped = [
+        importance_sampled_nll(
+            model, test[i : i + 1], num_samples=k, batch_size=1, memory_budget_mb=args.memory_mb
+        ).mean
+        for i in range(loop_images)
+    ]
     loop_rate = loop_images / (time.perf_counter() - tic)
-    same = abs(sum(looped) / loop_images - float(importance_sampled_nll(
-        model, test[:loop_images], num_samples=k).mean))
+    same = abs(
+        sum(looped) / loop_images
+        - float(importance_sampled_nll(model, test[:loop_images], num_samples=k).mean)
+    )
     result = {
         "workload": "W4 is-eval" + (" (quick)" if args.quick else ""),
-        "protocol": {"num_samples": k, "batched_images": images, "looped_images": loop_images,
-                     "batch_size": 100, "memory_budget_mb": args.memory_mb,
-                     "model": "W1 architecture (784-512-256-z32), untrained weights: speed only"},
+        "protocol": {
+            "num_samples": k,
+            "batched_images": images,
+            "looped_images": loop_images,
+            "batch_size": 100,
+            "memory_budget_mb": args.memory_mb,
+            "model": "W1 architecture (784-512-256-z32), untrained weights: speed only",
+        },
         "machine": machine(),
         "batched_images_per_s": batched_rate,
         "one_at_a_time_images_per_s": loop_rate,
@@ -58,8 +69,13 @@ def main() -> None:
         "loop_vs_batched_mean_difference_nats": same,
     }
     path = write_result("w4_is_eval_quick" if args.quick else "w4_is_eval", result)
-    logging.info("batched %.1f img/s, one at a time %.1f img/s, speedup %.1fx -> %s",
-                 batched_rate, loop_rate, result["speedup"], path)
+    logging.info(
+        "batched %.1f img/s, one at a time %.1f img/s, speedup %.1fx -> %s",
+        batched_rate,
+        loop_rate,
+        result["speedup"],
+        path,
+    )
 
 
 if __name__ == "__main__":

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
+
+from plausible.io import atomic_write_bytes
 
 __all__ = [
     "FORMAT_VERSION",
     "CheckpointError",
+    "build_model",
+    "check_format_version",
     "load_state_dict",
     "load_weights",
+    "read_json",
     "save_state_dict",
     "save_weights",
-    "build_model",
-    "read_json",
 ]
 
 #: Bumped when the layout of run folders or checkpoints changes incompatibly.
@@ -31,19 +32,15 @@ class CheckpointError(RuntimeError):
 
 
 def save_state_dict(path: str | Path, state: dict[str, Tensor]) -> None:
-    """Write tensors to a safetensors file atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write tensors to a safetensors file atomically (temp file, fsync, rename).
+
+    Raises:
+        OSError: When writing fails (e.g. a full disk), with a message naming ``path``; the
+            previous file at ``path`` is unchanged.
+    """
     # safetensors refuses tensors that share storage; contiguous clones are independent.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, save(tensors))
 
 
 def load_state_dict(path: str | Path) -> dict[str, Tensor]:
@@ -76,6 +73,35 @@ def load_weights(path: str | Path, model: nn.Module) -> None:
         ) from err
 
 
+def check_format_version(meta: dict[str, Any], where: str | Path) -> None:
+    """Refuse a run folder or checkpoint written in another layout, saying which versions differ.
+
+    Args:
+        meta: The folder's ``config.json`` or ``meta.json``, with ``format_version`` and, when
+            recorded, the ``plausible_version`` that wrote it.
+        where: The file or folder, for the message.
+
+    Raises:
+        CheckpointError: If ``meta["format_version"]`` is not :data:`FORMAT_VERSION`.
+    """
+    import plausible
+
+    version = meta.get("format_version")
+    if version == FORMAT_VERSION and not isinstance(version, bool):
+        return
+    writer = meta.get("plausible_version")
+    by = f"plausible {writer}" if writer else "an unknown version of plausible"
+    if writer:
+        advice = f"open it with the version that wrote it (pip install 'plausible=={writer}')"
+    else:
+        advice = "open it with the version of plausible that wrote it"
+    raise CheckpointError(
+        f"{where} was written by {by} in format version {version!r}, but this plausible "
+        f"({plausible.__version__}) reads format version {FORMAT_VERSION} only; {advice}, "
+        "or train a new run"
+    )
+
+
 def read_json(path: str | Path) -> dict[str, Any]:
     """Read a JSON object, with an error that names the file when it is missing or malformed."""
     path = Path(path)
@@ -85,13 +111,32 @@ def read_json(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} does not exist") from None
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path} is not valid JSON ({err})") from err
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"{path} is not a UTF-8 text (JSON) file ({err})") from err
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder; expected a JSON file") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} must hold a JSON object, got {type(data).__name__}")
     return data
 
 
 def build_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
-    """Instantiate a registered model from its name and init kwargs (the config *is* the signature)."""
+    """Build a registered model from its name and init kwargs (the config is the signature).
+
+    Raises:
+        KeyError: For an unknown model name, listing the registered ones.
+        ValueError: For keyword arguments the model does not take or values it refuses.
+    """
+    import inspect
+
     from plausible.registry import MODELS
 
-    return MODELS.get(name)(**kwargs)
+    cls = MODELS.get(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # an unexpected or missing keyword argument
+        params = [p for p in inspect.signature(cls).parameters if p != "self"]
+        raise ValueError(
+            f"model {name!r} cannot be built from {sorted(kwargs)}: {err}; it takes "
+            f"{', '.join(params)}. Check the [model] table of the recipe or config.json."
+        ) from err

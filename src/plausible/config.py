@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
+import math
 import sys
 import types
 import typing
@@ -54,18 +55,31 @@ def list_recipes() -> dict[str, str]:
 def load_recipe(name_or_path: str | Path) -> dict[str, Any]:
     """Load a shipped recipe by name, or a TOML / JSON file by path."""
     path = Path(name_or_path)
-    if path.suffix in (".toml", ".json") or path.exists():
+    if path.suffix in (".toml", ".json") or path.is_file():
         if not path.is_file():
-            raise ConfigError(f"recipe file {path} does not exist")
-        text = path.read_text()
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise ConfigError(f"recipe file {path} {what}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"{path} is not a UTF-8 text file ({err}); a recipe is a TOML or JSON file"
+            ) from None
         try:
             if path.suffix == ".json":
                 import json
 
-                return json.loads(text)
-            return tomllib.loads(text)
+                data = json.loads(text)
+            else:
+                data = tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as err:
             raise ConfigError(f"could not parse {path}: {err}") from err
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"{path} must hold a table of settings ([task], [model], ...), got a JSON "
+                f"{type(data).__name__}"
+            )
+        return data
     entry = _recipe_dir() / f"{name_or_path}.toml"
     if not entry.is_file():
         names = list(list_recipes())
@@ -102,8 +116,16 @@ def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> dict
             )
         table, field = parts
         if table not in SECTIONS:
-            raise ConfigError(f"--set {item!r}: unknown table {table!r}; tables: {', '.join(SECTIONS)}")
-        out.setdefault(table, {})[field] = _parse_value(value.strip())
+            raise ConfigError(
+                f"--set {item!r}: unknown table {table!r}; tables: {', '.join(SECTIONS)}"
+            )
+        section = out.setdefault(table, {})
+        if not isinstance(section, dict):
+            raise ConfigError(
+                f"--set {item!r}: [{table}] in the recipe is {section!r}, not a table; fix the "
+                "recipe"
+            )
+        section[field] = _parse_value(value.strip())
     return out
 
 
@@ -113,7 +135,8 @@ def _type_name(tp: Any) -> str:
 
 
 def _check_value(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against annotation ``tp``; return it converted (lists to tuples, ints to floats)."""
+    """Check ``value`` against annotation ``tp``; return it converted (lists to tuples, ints to
+    floats)."""
     origin = typing.get_origin(tp)
     if tp is Any or tp is inspect.Parameter.empty:
         return value
@@ -145,6 +168,8 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where} must be a number, got {value!r} ({type(value).__name__})")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -163,8 +188,9 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def _check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], table: str, *,
-                  skip: int = 0) -> dict[str, Any]:
+def _check_kwargs(
+    fn: Callable[..., Any], kwargs: Mapping[str, Any], table: str, *, skip: int = 0
+) -> dict[str, Any]:
     """Check recipe kwargs against ``fn``'s signature: unknown keys and wrong types are errors."""
     target = fn.__init__ if inspect.isclass(fn) else fn  # type: ignore[misc]
     sig = inspect.signature(target)
@@ -188,10 +214,35 @@ def _check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], table: str,
             )
         tp = hints.get(key, named[key].annotation)
         if isinstance(value, dict) and table == "objective":
-            out[key] = value  # a schedule table, checked when it is built
+            out[key] = _check_schedule(value, f"{table}.{key}")
             continue
         out[key] = _check_value(value, tp, f"{table}.{key}")
     return out
+
+
+def _check_schedule(spec: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check a schedule table (``{schedule = "linear", end = 1.0, steps = 100}``) up front."""
+    from plausible.objectives.schedules import Kind, Schedule
+
+    if "schedule" not in spec:
+        raise ConfigError(
+            f"{where} is a table, so it must be a schedule with a 'schedule' key (constant, "
+            f"linear or cyclical); got keys {sorted(map(str, spec))}"
+        )
+    _check_value(spec["schedule"], Kind, f"{where}.schedule")
+    keys = ("schedule", "start", "end", "steps", "period", "ratio", "value")
+    unknown = sorted(map(str, set(spec) - set(keys)))
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown} in {where}; a schedule has {', '.join(keys)}")
+    fields = {k: v for k, v in spec.items() if k not in ("schedule", "value")}
+    if "value" in spec:
+        fields["end"] = spec["value"]
+    _check_kwargs(Schedule, fields, where)
+    try:
+        Schedule.from_config(spec)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return spec
 
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,16 +255,30 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: Naming the first bad key or value and listing the valid choices.
     """
-    unknown = sorted(set(config) - set(SECTIONS) - set(TOP_LEVEL))
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"a recipe is a table of settings, got {type(config).__name__}")
+    unknown = sorted(map(str, set(config) - set(SECTIONS) - set(TOP_LEVEL)))
     if unknown:
-        raise ConfigError(f"unknown top-level keys {unknown}; a recipe has: "
-                          f"{', '.join(TOP_LEVEL + SECTIONS)}")
+        raise ConfigError(
+            f"unknown top-level keys {unknown}; a recipe has: {', '.join(TOP_LEVEL + SECTIONS)}"
+        )
     out: dict[str, Any] = {k: config[k] for k in TOP_LEVEL if k in config}
+    if not isinstance(out.get("description", ""), str):
+        raise ConfigError(f"description must be a string, got {out['description']!r}")
+    for table in SECTIONS:
+        if not isinstance(config.get(table, {}), Mapping):
+            raise ConfigError(
+                f"[{table}] must be a table of key = value settings, got "
+                f"{config[table]!r} ({type(config[table]).__name__})"
+            )
     for table, registry in (("task", TASKS), ("model", MODELS), ("objective", OBJECTIVES)):
         section = dict(config.get(table, {}))
-        if not isinstance(config.get(table, {}), Mapping):
-            raise ConfigError(f"[{table}] must be a table")
         name = section.pop("name", None)
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(
+                f"{table}.name must be a string, got {name!r}; valid names: "
+                f"{', '.join(registry.names())}"
+            )
         if name is None and table == "objective":
             out[table] = {**section}
             continue

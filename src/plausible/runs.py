@@ -65,8 +65,9 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def train_run(config: dict[str, Any], out_dir: str | Path, *, resume: bool = False,
-              evaluate: bool = True) -> Path:
+def train_run(
+    config: dict[str, Any], out_dir: str | Path, *, resume: bool = False, evaluate: bool = True
+) -> Path:
     """Train a recipe into ``out_dir`` and write metrics, figures and the report.
 
     Args:
@@ -96,7 +97,9 @@ def train_run(config: dict[str, Any], out_dir: str | Path, *, resume: bool = Fal
     name = model_cfg.pop("name")
     model_kwargs = {**task.model_kwargs(data), **model_cfg}
     objective_cfg = dict(cfg["objective"])
-    objective = ConfiguredObjective(objective_cfg.pop("name", task.default_objective), objective_cfg)
+    objective = ConfiguredObjective(
+        objective_cfg.pop("name", task.default_objective), objective_cfg
+    )
     model = build_model(name, model_kwargs)
     full_config = {
         "format_version": FORMAT_VERSION,
@@ -111,21 +114,33 @@ def train_run(config: dict[str, Any], out_dir: str | Path, *, resume: bool = Fal
     if is_main:
         atomic_write_json(out / "config.json", _jsonable(full_config))
     trainer = Trainer(model, objective, training, run_dir=out)
-    log.info("training %s (%d parameters) on %s", name,
-             sum(p.numel() for p in model.parameters()), trainer.device)
+    log.info(
+        "training %s (%d parameters) on %s",
+        name,
+        sum(p.numel() for p in model.parameters()),
+        trainer.device,
+    )
     has_val = bool(data.val) and len(next(iter(data.val.values()))) > 0
-    fit = trainer.fit(data.train, data.val if has_val else None,
-                      transform=task.batch_transform(), resume=resume)
+    fit = trainer.fit(
+        data.train, data.val if has_val else None, transform=task.batch_transform(), resume=resume
+    )
     if not trainer.is_main:
         return out
     save_weights(out / "model.safetensors", model)
     n_train = len(next(iter(data.train.values())))
-    summary: dict[str, Any] = {"training": {
-        **fit, "train_examples": n_train,
-        "examples_per_s": (n_train / fit["median_epoch_time_s"]) if fit["median_epoch_time_s"] else None,
-        "device": str(trainer.device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "python": platform.python_version(),
-    }}
+    summary: dict[str, Any] = {
+        "training": {
+            **fit,
+            "train_examples": n_train,
+            "examples_per_s": (n_train / fit["median_epoch_time_s"])
+            if fit["median_epoch_time_s"]
+            else None,
+            "device": str(trainer.device),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        }
+    }
     atomic_write_json(out / "summary.json", summary)
     if evaluate:
         evaluate_run(out, model=model, task=task, data=data, summary=summary)
@@ -189,15 +204,30 @@ def evaluate_run(
     atomic_write_json(path / "summary.json", summary)
     records = load_metrics(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []
     figs = task.figures(model, data, path / "figures", records=records) if figures else {}
-    write_report(path, title=f"Run report: {config.get('description') or path.name}",
-                 summary=_report_table(summary), figures=figs)
+    write_report(
+        path,
+        title=f"Run report: {config.get('description') or path.name}",
+        summary=_report_table(summary),
+        figures=figs,
+    )
     return summary
 
 
 def _report_table(summary: dict[str, Any]) -> dict[str, Any]:
     # Long per-dimension lists read badly in a table; they stay in summary.json.
     test = {k: v for k, v in summary.get("test", {}).items() if not isinstance(v, list)}
-    train = {k: v for k, v in summary.get("training", {}).items()
-             if k in ("epochs", "steps", "best_epoch", "best_val_loss", "wall_time_s",
-                      "examples_per_s", "device")}
+    train = {
+        k: v
+        for k, v in summary.get("training", {}).items()
+        if k
+        in (
+            "epochs",
+            "steps",
+            "best_epoch",
+            "best_val_loss",
+            "wall_time_s",
+            "examples_per_s",
+            "device",
+        )
+    }
     return {**test, **{f"training {k}": v for k, v in train.items()}}

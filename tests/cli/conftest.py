@@ -19,7 +19,7 @@ def tiny_idx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         labels = np.arange(n, dtype=np.uint8) % 10
         images = np.zeros((n, 28, 28), dtype=np.uint8)
         for i, label in enumerate(labels):
-            images[i, 4 + 2 * label: 8 + 2 * label, 3:25] = 255
+            images[i, 4 + 2 * label : 8 + 2 * label, 3:25] = 255
         images = np.clip(images + rng.integers(0, 40, images.shape), 0, 255).astype(np.uint8)
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images, compress=True)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels, compress=True)

@@ -18,8 +18,12 @@ runner = CliRunner()
 # Per task: overrides that make any recipe of that task finish in seconds. A recipe whose task
 # has no entry here fails test_every_recipe_task_has_smoke_settings.
 SMOKE: dict[str, list[str]] = {
-    "images": ["task.max_train=64", "task.max_test=32", "evaluation.num_samples=4",
-               "training.batch_size=32"],
+    "images": [
+        "task.max_train=64",
+        "task.max_test=32",
+        "evaluation.num_samples=4",
+        "training.batch_size=32",
+    ],
 }
 
 
@@ -59,8 +63,9 @@ def test_every_recipe_task_has_smoke_settings() -> None:
 
 
 @pytest.mark.parametrize("recipe", sorted(list_recipes()), ids=str)
-def test_every_recipe_trains_evaluates_and_reports(recipe: str, tmp_path: Path,
-                                                   tiny_idx_dir: Path) -> None:
+def test_every_recipe_trains_evaluates_and_reports(
+    recipe: str, tmp_path: Path, tiny_idx_dir: Path
+) -> None:
     config = load_recipe(recipe)
     overrides = ["training.epochs=1", *SMOKE.get(config["task"]["name"], [])]
     if config["task"].get("dataset") in ("fashion-mnist", "mnist"):
@@ -81,8 +86,15 @@ def test_every_recipe_trains_evaluates_and_reports(recipe: str, tmp_path: Path,
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "digits"
-    result = _invoke("train", "vae-digits", "--out", str(out), "--set", "training.epochs=2",
-                     *sum((["--set", s] for s in SMOKE["images"]), []))
+    result = _invoke(
+        "train",
+        "vae-digits",
+        "--out",
+        str(out),
+        "--set",
+        "training.epochs=2",
+        *[arg for s in SMOKE["images"] for arg in ("--set", s)],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -92,7 +104,9 @@ def test_evaluate_writes_metrics(trained_run: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads((trained_run / "summary.json").read_text())
     assert summary["test"]["test_nll"]["num_samples"] == 8
-    assert summary["test"]["test_nll"]["mean"] <= summary["test"]["test_negative_elbo"]["mean"] + 1.0
+    assert (
+        summary["test"]["test_nll"]["mean"] <= summary["test"]["test_negative_elbo"]["mean"] + 1.0
+    )
 
 
 @pytest.mark.parametrize("suffix", [".png", ".npy"], ids=str)
@@ -108,8 +122,16 @@ def test_sample_writes_images_or_arrays(trained_run: Path, tmp_path: Path, suffi
 
 
 def test_resume_continues_a_finished_run(trained_run: Path) -> None:
-    result = _invoke("train", "vae-digits", "--out", str(trained_run), "--resume",
-                     "--set", "training.epochs=3", "--no-eval")
+    result = _invoke(
+        "train",
+        "vae-digits",
+        "--out",
+        str(trained_run),
+        "--resume",
+        "--set",
+        "training.epochs=3",
+        "--no-eval",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((trained_run / "summary.json").read_text())
     assert summary["training"]["epochs"] == 3
@@ -125,7 +147,10 @@ def test_existing_run_folder_is_not_overwritten(trained_run: Path) -> None:
     ("args", "message"),
     [
         (["train", "no-such-recipe"], "unknown recipe 'no-such-recipe'"),
-        (["train", "vae-digits", "--set", "training.epochs=abc"], "training.epochs must be an integer"),
+        (
+            ["train", "vae-digits", "--set", "training.epochs=abc"],
+            "training.epochs must be an integer",
+        ),
         (["train", "vae-digits", "--set", "model.latent_dimm=3"], "Did you mean 'latent_dim'"),
         (["evaluate", "/nonexistent/run"], "does not exist"),
         (["sample", "/nonexistent/run", "--out", "x.gif"], "must end in .png or .npy"),
@@ -145,8 +170,16 @@ def test_corrupt_idx_file_is_named(tmp_path: Path, tiny_idx_dir: Path) -> None:
     for f in tiny_idx_dir.iterdir():
         (bad / f.name).write_bytes(f.read_bytes())
     (bad / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
-    result = _invoke("train", "vae-digits", "--out", str(tmp_path / "r"), "--set",
-                     'task.dataset="fashion-mnist"', "--set", f'task.data_dir="{bad}"')
+    result = _invoke(
+        "train",
+        "vae-digits",
+        "--out",
+        str(tmp_path / "r"),
+        "--set",
+        'task.dataset="fashion-mnist"',
+        "--set",
+        f'task.data_dir="{bad}"',
+    )
     assert result.exit_code == 2
     assert "train-images-idx3-ubyte.gz" in result.output
     assert "Traceback" not in result.output
@@ -155,7 +188,8 @@ def test_corrupt_idx_file_is_named(tmp_path: Path, tiny_idx_dir: Path) -> None:
 def test_missing_dataset_lists_the_three_ways(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PLAUSIBLE_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = _invoke("train", "vae-digits", "--out", str(tmp_path / "r"), "--set",
-                     'task.dataset="mnist"')
+    result = _invoke(
+        "train", "vae-digits", "--out", str(tmp_path / "r"), "--set", 'task.dataset="mnist"'
+    )
     assert result.exit_code == 2
     assert "--data-dir" in result.output and "PLAUSIBLE_DATA" in result.output

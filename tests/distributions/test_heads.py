@@ -43,7 +43,8 @@ def test_bernoulli_head_is_binary_cross_entropy_on_images() -> None:
     logits = torch.randn(3, 4, dtype=torch.float64)
     x = torch.rand(3, 1, 2, 2, dtype=torch.float64)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
-        logits.view(3, 1, 2, 2), x, reduction="none").sum((1, 2, 3))
+        logits.view(3, 1, 2, 2), x, reduction="none"
+    ).sum((1, 2, 3))
     torch.testing.assert_close(head(logits).log_prob(x), -bce)
 
 

@@ -21,8 +21,14 @@ def _linear_gaussian_vae(perturb: float) -> tuple[VAE, torch.Tensor, torch.Tenso
     q, _ = torch.linalg.qr(torch.randn(D, Z, generator=g, dtype=torch.float64))
     s = torch.tensor([2.0, 0.8], dtype=torch.float64)
     W, b = q * s, torch.randn(D, generator=g, dtype=torch.float64)
-    model = VAE((D,), latent_dim=Z, hidden_dims=(), likelihood="gaussian",
-                likelihood_init_scale=SIGMA, min_posterior_scale=1e-6).double()
+    model = VAE(
+        (D,),
+        latent_dim=Z,
+        hidden_dims=(),
+        likelihood="gaussian",
+        likelihood_init_scale=SIGMA,
+        min_posterior_scale=1e-6,
+    ).double()
     precision = 1 + s**2 / SIGMA**2  # diagonal of I + W^T W / sigma^2
     post_scale = precision.rsqrt()
     with torch.no_grad():
@@ -62,7 +68,7 @@ def test_estimates_are_per_example_close() -> None:
     model, x, exact = _linear_gaussian_vae(perturb=0.1)
     values = []
     for i in range(0, 20):
-        values.append(importance_sampled_nll(model, x[i:i + 1], num_samples=2000).mean)
+        values.append(importance_sampled_nll(model, x[i : i + 1], num_samples=2000).mean)
     assert max(abs(v - float(e)) for v, e in zip(values, exact[:20], strict=True)) < 0.02
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+from contract_examples import EXAMPLES, ContractExample
 
 import plausible
 from plausible.checkpoint import load_weights, save_weights
 from plausible.registry import MODELS, OBJECTIVES
-from contract_examples import EXAMPLES, ContractExample
 
 _ = plausible  # importing the package registers every model
 
 
 def _model_name(example_key: str) -> str:
-    return next(name for name in MODELS.names() if example_key == name or
-                example_key.startswith(name + "-"))
+    return next(
+        name for name in MODELS.names() if example_key == name or example_key.startswith(name + "-")
+    )
 
 
 def test_every_registered_model_has_an_example() -> None:

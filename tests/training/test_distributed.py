@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import json, os, sys
     import torch
     from plausible.checkpoint import save_weights
@@ -39,13 +39,15 @@ WORKER = textwrap.dedent('''
     if trainer.is_main:
         save_weights(os.path.join(out, "final.safetensors"), model)
         json.dump(trainer.log.records, open(os.path.join(out, "rows.json"), "w"))
-''')
+""")
 
 
 def _run(args: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    result = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
@@ -56,8 +58,19 @@ def test_two_process_gloo_matches_single_process(tmp_path: Path) -> None:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     _run([sys.executable, str(script), "16", str(tmp_path / "single")], tmp_path)
-    _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-          str(script), "8", str(tmp_path / "ddp")], tmp_path)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            "8",
+            str(tmp_path / "ddp"),
+        ],
+        tmp_path,
+    )
     from safetensors.torch import load_file
 
     single = load_file(tmp_path / "single" / "final.safetensors")
@@ -77,7 +90,21 @@ def test_two_process_gloo_matches_single_process(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cli_devices_launches_torchrun(tmp_path: Path) -> None:
     plausible = Path(sys.executable).parent / "plausible"
-    _run([str(plausible), "train", "vae-digits", "--devices", "2", "--out", str(tmp_path / "run"),
-          "--set", "training.epochs=2", "--set", "evaluation.num_samples=4"], tmp_path)
+    _run(
+        [
+            str(plausible),
+            "train",
+            "vae-digits",
+            "--devices",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "training.epochs=2",
+            "--set",
+            "evaluation.num_samples=4",
+        ],
+        tmp_path,
+    )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["training"]["epochs"] == 2

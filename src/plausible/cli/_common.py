@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 __all__ = ["console", "friendly_errors", "setup_logging"]
 
@@ -17,13 +18,35 @@ console = Console(stderr=True)
 
 def setup_logging(verbose: bool = False) -> None:
     """Route library logging to the console (INFO, or DEBUG with ``--verbose``)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)], force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+        force=True,
+    )
+
+
+def _message(err: BaseException) -> str:
+    """The one-paragraph text of an expected error."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])  # str(KeyError) adds quotes around the message
+    if isinstance(err, OSError) and err.strerror:
+        # str(OSError) reads "[Errno 28] ..."; the reason and the file are what a user needs.
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    return str(err) or type(err).__name__
 
 
 @contextlib.contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Print expected errors (bad config, missing data, corrupt files) as one paragraph, exit 2."""
+    """Print expected errors (bad config, missing data, corrupt files) as one paragraph, exit 2.
+
+    Expected errors are the package's own (bad recipe, corrupt checkpoint, missing data, non-finite
+    training), bad values (``ValueError``, ``KeyError``), the file system's (a full disk, a
+    missing or unwritable file: ``OSError``) and running out of memory. Ctrl-C during training
+    exits with 130 after the trainer saved a checkpoint.
+    """
+    import torch
+
     from plausible.checkpoint import CheckpointError
     from plausible.config import ConfigError
     from plausible.data import DatasetNotFoundError, IDXFormatError
@@ -32,10 +55,31 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except TrainingInterrupted as err:
-        console.print(f"[yellow]interrupted:[/yellow] {err}")
+        console.print(
+            f"[yellow]interrupted:[/yellow] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(130) from None
-    except (ConfigError, CheckpointError, DatasetNotFoundError, IDXFormatError,
-            NonFiniteLossError, FileNotFoundError, ValueError, KeyError) as err:
-        message = err.args[0] if err.args else str(err)
-        console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    except (MemoryError, torch.OutOfMemoryError) as err:
+        first = escape((str(err).splitlines() or [""])[0][:300] or type(err).__name__)
+        console.print(
+            f"[bold red]error:[/bold red] ran out of memory ({first}); use "
+            "a smaller batch size (--set training.batch_size=...), fewer samples, or a smaller "
+            "memory budget (evaluate --memory-mb)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
+    except (
+        ConfigError,
+        CheckpointError,
+        DatasetNotFoundError,
+        IDXFormatError,
+        NonFiniteLossError,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as err:
+        console.print(
+            f"[bold red]error:[/bold red] {escape(_message(err))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None

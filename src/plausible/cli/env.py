@@ -28,9 +28,12 @@ def env() -> None:
         f"torch      {torch.__version__} (threads: {torch.get_num_threads()})",
         f"numpy      {numpy.__version__}",
         f"cuda       {torch.cuda.is_available()}"
-        + (f" ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})"
-           if torch.cuda.is_available() else ""),
-        f"mps        {getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()}",
+        + (
+            f" ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})"
+            if torch.cuda.is_available()
+            else ""
+        ),
+        f"mps        {torch.backends.mps.is_available()}",
     ]
     for name in ("matplotlib", "sklearn", "safetensors", "typer", "rich", "tensorboard"):
         try:

@@ -15,9 +15,13 @@ __all__ = ["sample"]
 def sample(
     run: Annotated[Path, typer.Argument(help="Run folder written by `plausible train`.")],
     n: Annotated[int, typer.Option("-n", "--num", help="Number of samples.")] = 64,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output .png (image grid) or .npy (array).")] = Path("samples.png"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output .png (image grid) or .npy (array).")
+    ] = Path("samples.png"),
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    draw: Annotated[bool, typer.Option("--draw", help="Draw from p(x|z) instead of showing its mean.")] = False,
+    draw: Annotated[
+        bool, typer.Option("--draw", help="Draw from p(x|z) instead of showing its mean.")
+    ] = False,
 ) -> None:
     """Sample from the prior of a trained model and save a grid or an array.
 
@@ -37,7 +41,9 @@ def sample(
         console.print("[bold red]error:[/bold red] -n must be >= 1")
         raise typer.Exit(2)
     if out.suffix not in (".png", ".npy"):
-        console.print(f"[bold red]error:[/bold red] --out must end in .png or .npy, got {out.name!r}")
+        console.print(
+            f"[bold red]error:[/bold red] --out must end in .png or .npy, got {out.name!r}"
+        )
         raise typer.Exit(2)
     with friendly_errors():
         run = load_run(run)

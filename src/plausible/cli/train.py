@@ -16,13 +16,32 @@ __all__ = ["train"]
 
 
 def train(
-    recipe: Annotated[str, typer.Argument(help="Shipped recipe name (see `plausible recipes`) or a .toml/.json file.")],
-    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Override one value: table.key=value (repeatable).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
-    devices: Annotated[int, typer.Option("--devices", help="Data-parallel processes on this machine (launches torchrun).")] = 1,
-    no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip the test-set evaluation and figures.")] = False,
+    recipe: Annotated[
+        str,
+        typer.Argument(help="Shipped recipe name (see `plausible recipes`) or a .toml/.json file."),
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override one value: table.key=value (repeatable)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")
+    ] = None,
+    devices: Annotated[
+        int,
+        typer.Option(
+            "--devices", help="Data-parallel processes on this machine (launches torchrun)."
+        ),
+    ] = 1,
+    no_eval: Annotated[
+        bool, typer.Option("--no-eval", help="Skip the test-set evaluation and figures.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Train a model from a recipe; write weights, metrics, figures and report.md.
@@ -49,7 +68,9 @@ def train(
         resume_config = out is not None and resume and (out / "config.json").exists()
         config = load_recipe(out / "config.json" if resume_config else recipe)  # type: ignore[operator]
         if resume_config:
-            config = {k: v for k, v in config.items() if k not in ("format_version", "plausible_version")}
+            config = {
+                k: v for k, v in config.items() if k not in ("format_version", "plausible_version")
+            }
             config["model"] = {k: v for k, v in config["model"].items()}
         overrides = list(set_ or [])
         if device:
@@ -80,7 +101,15 @@ def _launch_torchrun(devices: int) -> int:
         if a.startswith("--devices="):
             continue
         kept.append(a)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={devices}", "-m", "plausible.cli.main", *kept]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={devices}",
+        "-m",
+        "plausible.cli.main",
+        *kept,
+    ]
     console.print(f"launching: {' '.join(command[1:])}")
     return subprocess.call(command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import tempfile
@@ -14,6 +15,7 @@ import numpy as np
 __all__ = ["IDXFormatError", "read_idx", "write_idx"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20  # bytes decompressed at a time
 # Type code (third header byte) -> element type; IDX stores multi-byte values big-endian.
 _DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
@@ -37,17 +39,54 @@ def _error(path: str | Path, problem: str) -> IDXFormatError:
     return IDXFormatError(f"{path} is not a valid IDX file: {problem}. {_WHAT_TO_DO}")
 
 
+def _declared_length(head: bytes | bytearray) -> int | None:
+    """Total length an IDX header declares; ``None`` while incomplete, 0 when it is invalid."""
+    if len(head) < 4:
+        return None
+    code, ndim = head[2], head[3]
+    if head[0] or head[1] or code not in _DTYPES or ndim < 1:
+        return 0
+    header_len = 4 + 4 * ndim
+    if len(head) < header_len:
+        return None
+    dims = np.frombuffer(bytes(head[4:header_len]), ">u4")
+    return header_len + math.prod(int(d) for d in dims) * _DTYPES[code].itemsize
+
+
 def _read_bytes(path: str | Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic bytes 1f 8b."""
+    """The file's content, gunzipped when it starts with the gzip magic bytes 1f 8b.
+
+    Decompression is streamed and stops once the data exceeds the length its header declares
+    (or the header turns out invalid), so a small malicious file (a "gzip bomb") cannot expand
+    into more memory than the data it claims to hold.
+    """
     data = Path(path).read_bytes()
     if not data.startswith(_GZIP_MAGIC):
         return data
+    out = bytearray()
+    limit: int | None = None
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            while chunk := f.read(_CHUNK):
+                out += chunk
+                limit = _declared_length(out) if limit is None else limit
+                if limit == 0:
+                    break  # an invalid header: read_idx says what is wrong with it
+                if limit is not None and len(out) > limit:
+                    raise _error(
+                        path,
+                        f"the header declares {limit - _header_length(out)} bytes of data, but "
+                        "the decompressed file holds more",
+                    )
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
         raise _error(
             path, f"expected a complete gzip stream, but decompressing failed ({err})"
         ) from err
+    return bytes(out)
+
+
+def _header_length(head: bytes | bytearray) -> int:
+    return 4 + 4 * head[3]
 
 
 def read_idx(path: str | Path) -> np.ndarray:

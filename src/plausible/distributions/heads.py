@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +76,11 @@ class DistributionHead(nn.Module):
                 f"{type(self).__name__} expects {self.param_size} raw parameters per example "
                 f"({self.num_params} x {self.event_shape}), got shape {tuple(params.shape)}"
             )
-        return list(params.unflatten(-1, (self.num_params, *self.event_shape)).unbind(-1 - len(self.event_shape)))
+        return list(
+            params.unflatten(-1, (self.num_params, *self.event_shape)).unbind(
+                -1 - len(self.event_shape)
+            )
+        )
 
     def _independent(self, base: Distribution) -> Distribution:
         return Independent(base, len(self.event_shape))
@@ -105,8 +109,8 @@ class DiagonalGaussianHead(DistributionHead):
 class BernoulliHead(DistributionHead):
     """Bernoulli over each element, parameterised by logits.
 
-    ``log_prob`` accepts targets in ``[0, 1]`` (argument validation is off), where it is the negative
-    binary cross-entropy; that is a proper likelihood only for binary data.
+    ``log_prob`` accepts targets in ``[0, 1]`` (argument validation is off), where it is the
+    negative binary cross-entropy; that is a proper likelihood only for binary data.
     """
 
     def forward(self, params: Tensor) -> Distribution:
@@ -133,7 +137,7 @@ class ContinuousBernoulliHead(DistributionHead):
 class _LocScaleLikelihood(DistributionHead):
     """Location from the network; scale fixed, shared (one learned scalar) or per dimension."""
 
-    family: type[Distribution] = Normal
+    family: Any = Normal  # a loc-scale family: Normal or Laplace
 
     def __init__(
         self,
@@ -184,7 +188,7 @@ class GaussianLikelihood(_LocScaleLikelihood):
 
 @HEADS.register("laplace")
 class LaplaceLikelihood(_LocScaleLikelihood):
-    """Laplace likelihood (an L1 reconstruction loss with a proper normaliser); scale as Gaussian."""
+    """Laplace likelihood: an L1 reconstruction loss normalised; scales as Gaussian."""
 
     family = Laplace
 

@@ -13,7 +13,7 @@ def kl_per_dimension(q: Distribution, p: Distribution) -> Tensor:
 
     Args:
         q: ``Independent`` distribution, batch shape ``(...)``, event shape ``(D,)``.
-        p: ``Independent`` distribution whose event shape matches ``q``'s; its batch shape broadcasts.
+        p: ``Independent`` distribution with ``q``'s event shape; its batch shape broadcasts.
 
     Returns:
         ``(..., D)`` KL in nats; summing the last axis gives ``kl_divergence(q, p)``.

@@ -17,22 +17,26 @@ def posterior_means(model: nn.Module, x: Tensor, *, batch_size: int = 1000) -> T
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model.encode(x[i:i + batch_size].to(device)).mean.cpu()
-                          for i in range(0, len(x), batch_size)])
+        return torch.cat(
+            [
+                model.encode(x[i : i + batch_size].to(device)).mean.cpu()
+                for i in range(0, len(x), batch_size)
+            ]
+        )
     finally:
         model.train(was_training)
 
 
 @torch.no_grad()
 def kl_per_latent_dimension(model: nn.Module, x: Tensor, *, batch_size: int = 1000) -> Tensor:
-    """Average ``KL(q(z_d|x) || p(z_d))`` over the data for each latent dimension d: ``(D,)`` nats."""
+    """Mean over the data of ``KL(q(z_d|x) || p(z_d))`` for each latent dimension: ``(D,)`` nats."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     total = None
     try:
         for i in range(0, len(x), batch_size):
-            kl = kl_per_dimension(model.encode(x[i:i + batch_size].to(device)), model.prior())
+            kl = kl_per_dimension(model.encode(x[i : i + batch_size].to(device)), model.prior())
             s = kl.sum(0).cpu().double()
             total = s if total is None else total + s
     finally:

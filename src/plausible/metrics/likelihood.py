@@ -46,8 +46,9 @@ class Estimate:
         return cls(mean=float(v.mean()), stderr=stderr, num_examples=len(v), **fields)
 
 
-def samples_per_chunk(batch_size: int, num_samples: int, floats_per_sample: int,
-                      memory_budget_mb: float) -> int:
+def samples_per_chunk(
+    batch_size: int, num_samples: int, floats_per_sample: int, memory_budget_mb: float
+) -> int:
     """Largest number of importance samples per chunk that keeps activations under the budget.
 
     Args:
@@ -117,7 +118,7 @@ def importance_sampled_nll(
     values = []
     try:
         for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size].to(device)
+            xb = x[start : start + batch_size].to(device)
             q_z = model.encode(xb)
             total = torch.full((len(xb),), -math.inf, device=device, dtype=torch.float64)
             for k0 in range(0, num_samples, chunk):
@@ -129,8 +130,12 @@ def importance_sampled_nll(
                 progress(len(xb))
     finally:
         module.train(was_training)
-    return Estimate.from_values(torch.cat(values), num_samples=num_samples, proposal="q(z|x)",
-                                estimator=f"importance sampling (IWAE bound), K={num_samples}")
+    return Estimate.from_values(
+        torch.cat(values),
+        num_samples=num_samples,
+        proposal="q(z|x)",
+        estimator=f"importance sampling (IWAE bound), K={num_samples}",
+    )
 
 
 @torch.no_grad()
@@ -147,13 +152,19 @@ def negative_elbo(model: nn.Module, x: Tensor, *, batch_size: int = 500) -> dict
     parts: dict[str, list[Tensor]] = {"negative_elbo": [], "reconstruction": [], "kl": []}
     try:
         for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size].to(device)
+            xb = x[start : start + batch_size].to(device)
             out = elbo(model(xb), xb)
             parts["negative_elbo"].append(-out.terms["elbo"].cpu())
             parts["reconstruction"].append(out.terms["reconstruction"].cpu())
             parts["kl"].append(out.terms["kl"].cpu())
     finally:
         model.train(was_training)
-    return {k: Estimate.from_values(torch.cat(v), num_samples=1, proposal="q(z|x)",
-                                    estimator="single-sample ELBO, analytic KL")
-            for k, v in parts.items()}
+    return {
+        k: Estimate.from_values(
+            torch.cat(v),
+            num_samples=1,
+            proposal="q(z|x)",
+            estimator="single-sample ELBO, analytic KL",
+        )
+        for k, v in parts.items()
+    }

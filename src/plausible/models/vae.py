@@ -1,8 +1,9 @@
-"""The variational autoencoder (Kingma & Welling, 2014); beta-VAE is the same model with elbo(beta=...)."""
+"""The variational autoencoder (Kingma & Welling, 2014); beta-VAE is this model with elbo(beta=)."""
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -47,9 +48,10 @@ class VAE(nn.Module):
         hidden_dims: MLP hidden widths of the encoder; the decoder mirrors them.
         architecture: ``"mlp"`` or ``"conv"`` (needs ``x_shape == (C, H, W)``).
         conv_channels: Channels of the convolutional encoder; the decoder mirrors them.
-        likelihood: Observation model: ``bernoulli``, ``continuous_bernoulli``, ``gaussian``, ``laplace``.
+        likelihood: Observation model: ``bernoulli``, ``continuous_bernoulli``, ``gaussian`` or
+            ``laplace``.
         likelihood_scale: For ``gaussian`` / ``laplace``: ``fixed``, ``shared`` or ``per_dim``.
-        likelihood_init_scale: Initial (or fixed) scale of the ``gaussian`` / ``laplace`` likelihood.
+        likelihood_init_scale: Initial (or fixed) scale of a ``gaussian`` / ``laplace`` likelihood.
         activation: Non-linearity of the hidden layers.
         min_posterior_scale: Floor on the posterior standard deviation.
 
@@ -67,7 +69,9 @@ class VAE(nn.Module):
         hidden_dims: Sequence[int] = (512, 256),
         architecture: Literal["mlp", "conv"] = "mlp",
         conv_channels: Sequence[int] = (32, 64, 128),
-        likelihood: Literal["bernoulli", "continuous_bernoulli", "gaussian", "laplace"] = "bernoulli",
+        likelihood: Literal[
+            "bernoulli", "continuous_bernoulli", "gaussian", "laplace"
+        ] = "bernoulli",
         likelihood_scale: ScaleMode = "fixed",
         likelihood_init_scale: float = 1.0,
         activation: Activation = "relu",
@@ -75,16 +79,23 @@ class VAE(nn.Module):
     ) -> None:
         super().__init__()
         self.x_shape = tuple(int(s) for s in x_shape)
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int | numbers.Integral):
+            raise TypeError(f"latent_dim must be an integer, got {latent_dim!r}")
         self.latent_dim = int(latent_dim)
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        if not min_posterior_scale > 0:
+            raise ValueError(f"min_posterior_scale must be > 0, got {min_posterior_scale}")
         if architecture not in ("mlp", "conv"):
             raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
         if architecture == "conv" and len(self.x_shape) != 3:
             raise ValueError(
-                f"architecture='conv' needs x_shape=(C, H, W), got {self.x_shape}; use 'mlp' for vectors"
+                f"architecture='conv' needs x_shape=(C, H, W), got {self.x_shape}; "
+                "use 'mlp' for vectors"
             )
-        self.posterior_head = DiagonalGaussianHead((self.latent_dim,), min_scale=min_posterior_scale)
+        self.posterior_head = DiagonalGaussianHead(
+            (self.latent_dim,), min_scale=min_posterior_scale
+        )
         self.likelihood = make_likelihood(
             likelihood, self.x_shape, scale=likelihood_scale, init_scale=likelihood_init_scale
         )
@@ -101,29 +112,93 @@ class VAE(nn.Module):
             per_pixel = self.likelihood.num_params * c
             self.encoder = ConvEncoder(self.x_shape, encoder_out, conv_channels, activation)
             self.decoder = nn.Sequential(
-                ConvDecoder(self.latent_dim, (per_pixel, h, w), tuple(conv_channels)[::-1], activation),
+                ConvDecoder(
+                    self.latent_dim, (per_pixel, h, w), tuple(conv_channels)[::-1], activation
+                ),
                 nn.Flatten(-3),
             )
         self.prior_net = StandardNormalPrior(self.latent_dim)
 
-    def _check_x(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[1:]) != self.x_shape:
-            if x.dim() >= 2 and x[0].numel() == math.prod(self.x_shape):
-                return x.reshape(x.shape[0], *self.x_shape)
-            raise ValueError(
-                f"VAE expects x of shape (B, {', '.join(map(str, self.x_shape))}), got {tuple(x.shape)}"
+    def _check_tensor(self, value: object, name: str, where: str) -> Tensor:
+        """A floating tensor with the parameters' dtype and device, or an error that says so."""
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f"VAE.{where} expects {name} as a torch.Tensor, got {type(value).__name__}; "
+                f"convert it with torch.as_tensor({name}, dtype=torch.float32)"
             )
+        like = next(self.parameters())
+        if not value.is_floating_point():
+            hint = f" (8-bit images: {name}.float() / 255)" if value.dtype == torch.uint8 else ""
+            raise TypeError(
+                f"VAE.{where} expects a floating-point {name}, got dtype {value.dtype}; convert "
+                f"it with {name}.to({like.dtype}){hint}"
+            )
+        if value.dtype != like.dtype:
+            raise TypeError(
+                f"VAE.{where}: {name} has dtype {value.dtype} but the model's parameters are "
+                f"{like.dtype}; convert one of them ({name}.to({like.dtype}) or "
+                f"model.to({value.dtype}))"
+            )
+        if value.device != like.device:
+            raise ValueError(
+                f"VAE.{where}: {name} is on {value.device} but the model is on {like.device}; "
+                f"move it with {name}.to({str(like.device)!r})"
+            )
+        return value
+
+    def _check_x(self, x: Tensor, where: str = "forward") -> Tensor:
+        x = self._check_tensor(x, "x", where)
+        if tuple(x.shape[1:]) != self.x_shape:
+            if x.dim() >= 2 and math.prod(x.shape[1:]) == math.prod(self.x_shape):
+                return x.reshape(x.shape[0], *self.x_shape)
+            shape = ", ".join(map(str, self.x_shape))
+            raise ValueError(f"VAE expects x of shape (B, {shape}), got {tuple(x.shape)}")
         return x
+
+    @staticmethod
+    def _nonfinite_error(value: Tensor, name: str, net: str, err: ValueError) -> ValueError:
+        """Explain a distribution that refused its parameters: bad input, or overflow."""
+        bad = ~torch.isfinite(value)
+        if bool(bad.any()):
+            rows = bad.reshape(len(value), -1).any(1).nonzero() if value.dim() > 1 else None
+            first = f" (first in example {int(rows[0])})" if rows is not None else ""
+            return ValueError(
+                f"{name} holds {int(bad.sum())} NaN or infinite values{first}; clean the data "
+                "(drop those examples or replace the values) before passing it to the model"
+            )
+        largest = float(value.abs().max()) if value.numel() else 0.0
+        return ValueError(
+            f"the {net} produced non-finite parameters from a finite {name} (largest |{name}| = "
+            f"{largest:.3g}): values this large overflow {value.dtype}; rescale {name} (images to "
+            f"[0, 1], other data to unit scale). Torch said: {str(err).splitlines()[0][:200]}"
+        )
 
     def encode(self, x: Tensor) -> Distribution:
         """Posterior q(z|x) for ``x`` of shape ``(B, *x_shape)``; batch shape ``(B,)``."""
-        return self.posterior_head(self.encoder(self._check_x(x)))
+        x = self._check_x(x, "encode")
+        # Flat for the MLP, so that an empty batch (B = 0) needs no shape inference there.
+        h = self.encoder(x.flatten(1) if isinstance(self.encoder, MLP) else x)
+        try:
+            return self.posterior_head(h)
+        except ValueError as err:  # torch.distributions refused NaN parameters
+            if bool(torch.isfinite(h).all()):
+                raise
+            raise self._nonfinite_error(x, "x", "encoder", err) from err
 
     def decode(self, z: Tensor) -> Distribution:
         """Likelihood p(x|z) for ``z`` of shape ``(..., latent_dim)``; batch shape ``(...)``."""
-        if z.shape[-1] != self.latent_dim:
-            raise ValueError(f"z must end in latent_dim={self.latent_dim}, got {tuple(z.shape)}")
-        return self.likelihood(self.decoder(z))
+        z = self._check_tensor(z, "z", "decode")
+        if z.dim() < 1 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"z must have shape (..., latent_dim={self.latent_dim}), got {tuple(z.shape)}"
+            )
+        h = self.decoder(z)
+        try:
+            return self.likelihood(h)
+        except ValueError as err:
+            if bool(torch.isfinite(h).all()):
+                raise
+            raise self._nonfinite_error(z, "z", "decoder", err) from err
 
     def prior(self) -> Distribution:
         """Prior p(z) = N(0, I), batch shape ``()``."""
@@ -147,6 +222,13 @@ class VAE(nn.Module):
         Returns:
             ``(N, *x_shape)`` tensor.
         """
+        if (
+            isinstance(num_samples, bool)
+            or not isinstance(num_samples, int | numbers.Integral)
+            or (num_samples < 0)
+        ):
+            raise ValueError(f"num_samples must be an integer >= 0, got {num_samples!r}")
+        num_samples = int(num_samples)
         z = self.prior().sample((num_samples,))
         p_x = self.decode(z)
         return p_x.mean if mean else p_x.sample()

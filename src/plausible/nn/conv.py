@@ -30,7 +30,9 @@ def downsampled_sizes(size: int, num_layers: int) -> list[int]:
 
 def _check_shape(shape: Sequence[int], what: str) -> tuple[int, int, int]:
     if len(shape) != 3 or any(int(s) <= 0 for s in shape):
-        raise ValueError(f"{what} must be (channels, height, width) with positive sizes, got {shape}")
+        raise ValueError(
+            f"{what} must be (channels, height, width) with positive sizes, got {shape}"
+        )
     c, h, w = (int(s) for s in shape)
     return c, h, w
 
@@ -58,7 +60,10 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         prev = c
         for ch in channels:
-            layers += [nn.Conv2d(prev, int(ch), 3, stride=2, padding=1), make_activation(activation)]
+            layers += [
+                nn.Conv2d(prev, int(ch), 3, stride=2, padding=1),
+                make_activation(activation),
+            ]
             prev = int(ch)
         self.convs = nn.Sequential(*layers)
         fh = downsampled_sizes(h, len(channels))[-1]

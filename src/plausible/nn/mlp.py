@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -53,7 +54,7 @@ class MLP(nn.Sequential):
         if any(w <= 0 for w in widths):
             raise ValueError(f"MLP widths must be positive, got {widths}")
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.Linear(a, b))
             if i < len(widths) - 2:
                 layers.append(make_activation(activation))
@@ -62,7 +63,7 @@ class MLP(nn.Sequential):
         self.out_dim = widths[-1]
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        """Map ``(..., in_dim)`` or ``(B, *shape)`` with ``prod(shape) == in_dim`` to ``(..., out_dim)``."""
+        """Map ``(..., in_dim)`` (or ``(B, *shape)``, ``prod(shape) == in_dim``) to ``out_dim``."""
         if x.shape[-1] != self.in_dim:
             if x.dim() >= 2 and x[0].numel() == self.in_dim:
                 x = x.flatten(1)

@@ -84,7 +84,8 @@ def elbo(
         penalty = (penalty - capacity).abs()
     loss = reconstruction + beta * penalty
     return ObjectiveOutput(
-        loss=loss, terms={"reconstruction": reconstruction, "kl": kl, "elbo": -(reconstruction + kl)}
+        loss=loss,
+        terms={"reconstruction": reconstruction, "kl": kl, "elbo": -(reconstruction + kl)},
     )
 
 
@@ -100,5 +101,11 @@ def elbo_objective(
 ) -> ObjectiveOutput:
     """Training adapter: run ``model`` on ``batch["x"]`` and score it with :func:`elbo`."""
     x = batch["x"]
-    return elbo(model(x), x, beta=beta, free_bits=free_bits, capacity=capacity,  # type: ignore[arg-type]
-                analytic_kl=analytic_kl)
+    return elbo(
+        model(x),
+        x,
+        beta=beta,
+        free_bits=free_bits,
+        capacity=capacity,  # type: ignore[arg-type]
+        analytic_kl=analytic_kl,
+    )

@@ -65,6 +65,8 @@ def iwae_bound(model: LatentVariableModel, x: Tensor, *, num_samples: int = 5) -
 
 
 @OBJECTIVES.register("iwae")
-def iwae_objective(model: torch.nn.Module, batch: dict[str, Tensor], *, num_samples: int = 5) -> ObjectiveOutput:
+def iwae_objective(
+    model: torch.nn.Module, batch: dict[str, Tensor], *, num_samples: int = 5
+) -> ObjectiveOutput:
     """Training adapter for :func:`iwae_bound` on ``batch["x"]``."""
     return iwae_bound(model, batch["x"], num_samples=int(num_samples))  # type: ignore[arg-type]

@@ -24,4 +24,6 @@ class ObjectiveOutput:
 
     def __post_init__(self) -> None:
         if self.loss.dim() != 1:
-            raise ValueError(f"an objective must return a (B,) loss, got shape {tuple(self.loss.shape)}")
+            raise ValueError(
+                f"an objective must return a (B,) loss, got shape {tuple(self.loss.shape)}"
+            )

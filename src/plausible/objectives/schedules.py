@@ -46,12 +46,14 @@ class Schedule:
         if self.kind not in ("constant", "linear", "cyclical"):
             raise ValueError(f"unknown schedule {self.kind!r}; choose constant, linear or cyclical")
         if self.steps < 1 or self.period < 1:
-            raise ValueError(f"schedule steps and period must be >= 1, got {self.steps}, {self.period}")
+            raise ValueError(
+                f"schedule steps and period must be >= 1, got {self.steps}, {self.period}"
+            )
         if not 0.0 < self.ratio <= 1.0:
             raise ValueError(f"schedule ratio must be in (0, 1], got {self.ratio}")
 
     def __call__(self, step: int | None) -> float:
-        """Value at optimiser step ``step``; ``None`` gives the value the schedule heads to (``end``)."""
+        """Value at optimiser step ``step``; ``None`` gives the final value (``end``)."""
         if self.kind == "constant" or step is None:
             return self.end
         if self.kind == "linear":

@@ -22,7 +22,7 @@ BatchTransform = Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor
 
 @dataclass
 class TaskData:
-    """Tensors of each split, each a dict of equally long tensors (``"x"``, ``"y"``, ``"label"``...).
+    """Each split as a dict of equally long tensors (``"x"``, ``"y"``, ``"label"``...).
 
     Attributes:
         train: Training split.
@@ -58,7 +58,7 @@ class Task:
     def evaluate(
         self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False
     ) -> dict[str, Any]:
-        """Test-set metrics as a JSON-serialisable dict (``settings`` is the recipe's evaluation table)."""
+        """Test-set metrics as a JSON dict; ``settings`` is the recipe's ``[evaluation]`` table."""
         return {}
 
     def figures(

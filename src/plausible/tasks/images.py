@@ -89,8 +89,12 @@ class ImageModelling(Task):
             train={"x": train_x, "label": labels[train_idx]},
             val={"x": prepare(images[val_idx]), "label": labels[val_idx]},
             test={"x": prepare(test_images), "label": test_labels},
-            info={"x_shape": tuple(train.image_shape), "class_names": list(train.class_names),
-                  "dataset": self.dataset, "binarize": self.binarize},
+            info={
+                "x_shape": tuple(train.image_shape),
+                "class_names": list(train.class_names),
+                "dataset": self.dataset,
+                "binarize": self.binarize,
+            },
         )
 
     def model_kwargs(self, data: TaskData) -> dict[str, Any]:
@@ -99,23 +103,30 @@ class ImageModelling(Task):
     def batch_transform(self) -> BatchTransform | None:
         return Binarize("dynamic", key="x") if self.binarize == "dynamic" else None
 
-    def evaluate(self, model: nn.Module, data: TaskData, *, settings: dict[str, Any],
-                 progress: bool = False) -> dict[str, Any]:
+    def evaluate(
+        self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False
+    ) -> dict[str, Any]:
         """Test negative ELBO, IS-NLL (K = ``settings["num_samples"]``, default 1000), bits/dim,
         reconstruction error, KL per latent dimension and active units."""
+        vae: Any = model  # any model with encode / decode / prior / reconstruct
         x = data.test["x"]
         k = int(settings.get("num_samples", 1000))
         budget = float(settings.get("memory_budget_mb", 512.0))
         batch = int(settings.get("batch_size", 100))
         bound = negative_elbo(model, x)
-        nll = importance_sampled_nll(model, x, num_samples=k, batch_size=batch,
-                                     memory_budget_mb=budget)
+        nll = importance_sampled_nll(
+            vae, x, num_samples=k, batch_size=batch, memory_budget_mb=budget
+        )
         dims = math.prod(data.info["x_shape"])
         device = next(model.parameters()).device
         with torch.no_grad():
             model.eval()
-            recon = torch.cat([model.reconstruct(x[i:i + 500].to(device)).cpu()  # type: ignore[operator]
-                               for i in range(0, len(x), 500)])
+            recon = torch.cat(
+                [
+                    model.reconstruct(x[i : i + 500].to(device)).cpu()  # type: ignore[operator]
+                    for i in range(0, len(x), 500)
+                ]
+            )
         means = posterior_means(model, data.train["x"][:5000])
         count, variances = active_units(means)
         kl_dims = kl_per_latent_dimension(model, x)
@@ -132,8 +143,9 @@ class ImageModelling(Task):
             "kl_per_dimension": [round(float(v), 6) for v in kl_dims],
         }
 
-    def figures(self, model: nn.Module, data: TaskData, figures_dir: Path, *,
-                records: list[dict[str, Any]]) -> dict[str, Path]:
+    def figures(
+        self, model: nn.Module, data: TaskData, figures_dir: Path, *, records: list[dict[str, Any]]
+    ) -> dict[str, Path]:
         from plausible.viz import (
             image_grid,
             interpolation,
@@ -146,25 +158,36 @@ class ImageModelling(Task):
         )
 
         figures_dir.mkdir(parents=True, exist_ok=True)
+        vae: Any = model  # any model with encode / decode / prior / sample / reconstruct
         device = next(model.parameters()).device
         x = data.test["x"]
         torch.manual_seed(0)
         model.eval()
         out: dict[str, Path] = {}
         with torch.no_grad():
-            out["samples"] = image_grid(model.sample(64).cpu(), figures_dir / "samples.png",  # type: ignore[operator]
-                                        title="Samples from the prior (decoder means)")
-            recon = model.reconstruct(x[:16].to(device)).cpu()  # type: ignore[operator]
-        out["reconstructions"] = reconstruction_figure(x[:16], recon, figures_dir / "reconstructions.png")
+            out["samples"] = image_grid(
+                vae.sample(64).cpu(),
+                figures_dir / "samples.png",
+                title="Samples from the prior (decoder means)",
+            )
+            recon = vae.reconstruct(x[:16].to(device)).cpu()
+        out["reconstructions"] = reconstruction_figure(
+            x[:16], recon, figures_dir / "reconstructions.png"
+        )
         if records:
             out["training_curves"] = training_curves(records, figures_dir / "training_curves.png")
-        out["traversals"] = latent_traversal(model, figures_dir / "traversals.png", x=x[:500])
-        out["interpolation"] = interpolation(model, x[:4], x[4:8], figures_dir / "interpolation.png")
+        out["traversals"] = latent_traversal(vae, figures_dir / "traversals.png", x=x[:500])
+        out["interpolation"] = interpolation(vae, x[:4], x[4:8], figures_dir / "interpolation.png")
         if getattr(model, "latent_dim", 0) == 2:
-            out["latent_manifold"] = latent_manifold(model, figures_dir / "latent_manifold.png")
+            out["latent_manifold"] = latent_manifold(vae, figures_dir / "latent_manifold.png")
         out["latent_space"] = latent_scatter(
-            model, x[:2000], data.test["label"][:2000], figures_dir / "latent_space.png",
-            class_names=data.info.get("class_names"))
+            vae,
+            x[:2000],
+            data.test["label"][:2000],
+            figures_dir / "latent_space.png",
+            class_names=data.info.get("class_names"),
+        )
         out["kl_per_dimension"] = kl_per_dimension_bars(
-            kl_per_latent_dimension(model, x), figures_dir / "kl_per_dimension.png", threshold=0.01)
+            kl_per_latent_dimension(model, x), figures_dir / "kl_per_dimension.png", threshold=0.01
+        )
         return out

@@ -6,7 +6,10 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
@@ -15,7 +18,7 @@ if TYPE_CHECKING:
     from plausible.objectives.output import ObjectiveOutput
     from plausible.training.trainer import Trainer
 
-__all__ = ["Callback", "MetricsLog", "ProgressBar", "open_tensorboard"]
+__all__ = ["Callback", "GracefulStop", "MetricsLog", "ProgressBar", "open_tensorboard"]
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +33,82 @@ class Callback:
         """After each training epoch, before validation."""
 
 
+class GracefulStop(Callback):
+    """Turn Ctrl-C (SIGINT) and SIGTERM into a stop between two steps, after a checkpoint.
+
+    Used as a context manager around the training loop, in the main thread: it installs handlers
+    for the signals (except ones the process ignores, e.g. under ``nohup``) and restores the
+    previous handlers on exit. The first signal only sets :attr:`requested`; the next
+    ``on_step_end`` raises ``KeyboardInterrupt``, which the trainer answers by saving a checkpoint
+    of a consistent state (never half an optimiser step) and raising ``TrainingInterrupted``.
+    Under data parallelism every process stops at the same step. A second signal stops at once,
+    without saving: the last checkpoint written stays the one to resume from. A request that the
+    loop finishes before seeing is raised on exit, so a run stopped in its last epoch does not go
+    on to evaluation.
+
+    Args:
+        signals: Signals to handle.
+    """
+
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        self.signals = signals
+        self.requested: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> GracefulStop:
+        self.requested = None
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread may install signal handlers
+        for sig in self.signals:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)  # type: ignore[arg-type]
+        self._previous.clear()
+        if self.requested is not None and exc_type is None:
+            raise KeyboardInterrupt
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.requested is not None:
+            from plausible.training.trainer import TrainingInterrupted
+
+            raise TrainingInterrupted(
+                f"stopped at once by a second {name}, without saving; the last checkpoint "
+                "written stays in the run folder and --resume continues from it"
+            )
+        self.requested = signum
+
+    def on_step_end(self, trainer: Trainer, out: ObjectiveOutput) -> None:
+        requested = self.requested is not None
+        ctx = getattr(trainer, "dist", None)
+        if ctx is not None and ctx.enabled:
+            import torch
+
+            from plausible.training.distributed import all_true
+
+            flag = torch.tensor(not requested, device=trainer.device)
+            requested = not bool(all_true(flag, ctx))
+        if requested:
+            name = signal.Signals(self.requested).name if self.requested else "a stop request"
+            log.warning(
+                "%s received: saving a checkpoint at step %d and stopping (send it "
+                "again to stop at once without saving)",
+                name,
+                trainer.step,
+            )
+            raise KeyboardInterrupt
+
+
 class MetricsLog:
     """Append-only JSON lines; each row is flushed so a crash loses at most the row being written.
+
+    The one file of a run not written by temp file + rename (rewriting it for every row would
+    cost time growing with the run): a row cut short by a crash is skipped by ``load_metrics``,
+    and resuming rewrites the file atomically with the rows of the checkpoint (:meth:`truncate`).
 
     Args:
         path: File to append to, or ``None`` to keep rows in memory only.
@@ -50,12 +127,20 @@ class MetricsLog:
         return len(self.records)
 
     def write(self, row: dict[str, Any]) -> None:
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        clean = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in row.items()
+        }
         self.records.append(clean)
         if self.path is not None:
-            with self.path.open("a") as f:
-                f.write(json.dumps(clean) + "\n")
-                f.flush()
+            try:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(clean) + "\n")
+            except OSError as err:
+                from plausible.io import write_error
+
+                note = "earlier rows are kept; --resume rewrites the log from its checkpoint"
+                raise write_error(err, self.path, note) from err
 
     def truncate(self, rows: int) -> None:
         """Drop rows written after the checkpoint being resumed (they will be written again)."""
@@ -73,16 +158,27 @@ class ProgressBar:
         self.enabled = enabled
         self._progress: Any = None
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-            from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(
-                TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                TextColumn("[bold]epoch {task.fields[epoch]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
                 transient=False,
             )
-            self._task = self._progress.add_task("train", total=total, completed=completed,
-                                                 epoch=0, loss="-")
+            self._task = self._progress.add_task(
+                "train", total=total, completed=completed, epoch=0, loss="-"
+            )
         self._count = 0
 
     def __enter__(self) -> ProgressBar:
@@ -99,7 +195,7 @@ class ProgressBar:
             return
         self._count += 1
         # Reading the loss synchronises with the device, so refresh the text only now and then.
-        fields = {"epoch": epoch + 1}
+        fields: dict[str, Any] = {"epoch": epoch + 1}
         if self._count % 20 == 1:
             fields["loss"] = f"{float(loss):.3f}"
         self._progress.update(self._task, advance=1, **fields)
@@ -113,6 +209,8 @@ def open_tensorboard(run_dir: Path | None, mode: str) -> Any:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         if mode == "on":
-            raise ImportError("training.tensorboard = 'on' needs: pip install 'plausible[tensorboard]'")
+            raise ImportError(
+                "training.tensorboard = 'on' needs: pip install 'plausible[tensorboard]'"
+            ) from None
         return None
     return SummaryWriter(str(run_dir / "tensorboard"))

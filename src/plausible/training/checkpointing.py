@@ -38,7 +38,7 @@ _DIR, _TMP, _OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
 
 def capture_rng() -> dict[str, Any]:
     """RNG states of torch (CPU and CUDA), numpy and Python, as tensors and plain lists."""
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -87,8 +87,11 @@ def write_checkpoint(
         torch.save(trainer_state, buffer)
         atomic_write_bytes(tmp / "trainer_state.pt", buffer.getvalue())
         # meta.json is written last: its presence marks the folder complete.
-        meta = {"format_version": FORMAT_VERSION, "plausible_version": plausible.__version__,
-                "step": trainer_state.get("step")}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "plausible_version": plausible.__version__,
+            "step": trainer_state.get("step"),
+        }
         atomic_write_json(tmp / "meta.json", meta)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)  # give back the space a partial copy took
@@ -159,13 +162,22 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as err:
         # torch's message suggests weights_only=False, the one thing not to do with such a file.
-        names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err)))) or ["a Python object"]
+        text = str(err)
+        names = sorted(set(re.findall(r"GLOBAL ([\w.]+)", text)))
+        unsupported = re.search(r"Unsupported [^\n.]*", text)
+        if names:
+            what = f"its pickle refers to {', '.join(names)}, i.e. code that would run on loading"
+        else:
+            reason = unsupported.group(0) if unsupported else "an unexpected pickle instruction"
+            what = (
+                f"its pickle holds what plain training state never does ({reason}), as "
+                "files crafted to run code on loading do"
+            )
         raise CheckpointError(
-            f"refused to load {path}: its pickle refers to {', '.join(names)}, i.e. code that "
-            "would run while loading. plausible loads training state with weights_only=True "
-            "(tensors, numbers and plain containers only) and never runs code from a file. If "
-            "you did not write this file, do not trust the run folder; otherwise delete the "
-            "checkpoint folder and train again."
+            f"refused to load {path}: {what}. plausible loads training state with "
+            "weights_only=True (tensors, numbers and plain containers only) and never runs code "
+            "from a file. If you did not write this file, do not trust the run folder; "
+            "otherwise delete the checkpoint folder and train again."
         ) from None
     except Exception as err:  # a truncated or overwritten file: zip, EOF or unpickling errors
         raise CheckpointError(

@@ -59,13 +59,23 @@ class TrainerConfig:
     tensorboard: Literal["auto", "on", "off"] = "auto"
 
     def __post_init__(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "val_every": self.val_every,
-                    "log_every": self.log_every, "max_nonfinite": self.max_nonfinite}
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "val_every": self.val_every,
+            "log_every": self.log_every,
+            "max_nonfinite": self.max_nonfinite,
+        }
         for name, value in positive.items():
             if value < 1:
                 raise ValueError(f"training.{name} must be >= 1, got {value}")
-        for name in ("grad_clip", "weight_decay", "early_stopping_patience", "checkpoint_every",
-                     "num_threads"):
+        for name in (
+            "grad_clip",
+            "weight_decay",
+            "early_stopping_patience",
+            "checkpoint_every",
+            "num_threads",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"training.{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:

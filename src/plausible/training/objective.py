@@ -29,9 +29,13 @@ class ConfiguredObjective:
     def __post_init__(self) -> None:
         self._fn = OBJECTIVES.get(self.name)
 
-    def __call__(self, model: nn.Module, batch: dict[str, Tensor], step: int | None) -> ObjectiveOutput:
+    def __call__(
+        self, model: nn.Module, batch: dict[str, Tensor], step: int | None
+    ) -> ObjectiveOutput:
         """Score ``batch``; ``step=None`` uses each schedule's final value (validation)."""
         out = self._fn(model, batch, **resolve_schedules(self.kwargs, step))
         if not isinstance(out, ObjectiveOutput):
-            raise TypeError(f"objective {self.name!r} returned {type(out).__name__}, not ObjectiveOutput")
+            raise TypeError(
+                f"objective {self.name!r} returned {type(out).__name__}, not ObjectiveOutput"
+            )
         return out

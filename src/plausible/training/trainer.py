@@ -18,7 +18,13 @@ from torch import Tensor, nn
 
 from plausible.data.batching import TensorBatcher
 from plausible.objectives.output import ObjectiveOutput
-from plausible.training.callbacks import Callback, MetricsLog, ProgressBar, open_tensorboard
+from plausible.training.callbacks import (
+    Callback,
+    GracefulStop,
+    MetricsLog,
+    ProgressBar,
+    open_tensorboard,
+)
 from plausible.training.checkpointing import (
     capture_rng,
     find_checkpoint,
@@ -45,7 +51,7 @@ class NonFiniteLossError(RuntimeError):
     """Training met too many consecutive batches whose loss or gradient was NaN or infinite."""
 
 
-class TrainingInterrupted(RuntimeError):
+class TrainingInterrupted(RuntimeError):  # noqa: N818  (an outcome, not a failure)
     """Training was stopped (Ctrl-C); a checkpoint to resume from was saved first."""
 
 
@@ -55,7 +61,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but CUDA is not available; use 'cpu' or 'auto'")
+        raise ValueError(
+            f"device {name!r} was asked for but CUDA is not available; use 'cpu' or 'auto'"
+        )
     return device
 
 
@@ -117,9 +125,13 @@ class Trainer:
         self.nonfinite_streak = 0
         self.epoch_times: list[float] = []
         self.should_stop = False
+        # Sums over the steps since the last training row: checkpointed, so resumed rows are exact.
+        self._window: tuple[dict[str, Tensor], int] = ({}, 0)
         # Only rank 0 writes files; the other ranks keep their rows in memory.
         self.is_main = self.dist.is_main
-        self.log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir and self.is_main else None)
+        self.log = MetricsLog(
+            self.run_dir / "metrics.jsonl" if self.run_dir and self.is_main else None
+        )
 
     # -- Lightning-style hooks -------------------------------------------------------------
     def configure_optimizers(self) -> tuple[torch.optim.Optimizer, Any]:
@@ -129,8 +141,11 @@ class Trainer:
         opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         # The fused kernel updates every parameter in one pass; on CPU the default per-tensor
         # loop took a quarter of a W1 step. Same arithmetic, so results match to rounding.
-        fused = all(p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-                    and p.device.type in ("cpu", "cuda") for p in params)
+        fused = all(
+            p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+            and p.device.type in ("cpu", "cuda")
+            for p in params
+        )
         optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
         scheduler: Any = None
         if cfg.lr_schedule == "plateau":
@@ -181,14 +196,26 @@ class Trainer:
             NonFiniteLossError: After ``max_nonfinite`` consecutive bad batches.
         """
         cfg = self.config
-        batcher = TensorBatcher(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                device=self.device, transform=transform,
-                                rank=self.dist.rank, world_size=self.dist.world_size)
-        val_batcher = (TensorBatcher(val, max(cfg.batch_size, 1024), shuffle=False, device=self.device)
-                       if val is not None else None)
+        batcher = TensorBatcher(
+            train,
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            device=self.device,
+            transform=transform,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        val_batcher = (
+            TensorBatcher(val, max(cfg.batch_size, 1024), shuffle=False, device=self.device)
+            if val is not None
+            else None
+        )
         total_steps = cfg.epochs * len(batcher)
         if cfg.lr_schedule == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total_steps)
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=total_steps
+            )
         if resume:
             self._resume()
         else:
@@ -196,11 +223,13 @@ class Trainer:
             torch.manual_seed(cfg.seed + self.dist.rank)
         tb = open_tensorboard(self.run_dir if self.is_main else None, cfg.tensorboard)
         show = cfg.progress and sys.stderr.isatty() and self.is_main
-        progress = ProgressBar(enabled=show, total=total_steps,
-                               completed=self.step)
+        progress = ProgressBar(enabled=show, total=total_steps, completed=self.step)
         start = time.perf_counter()
+        # Ctrl-C / SIGTERM stop at the next step boundary, so the checkpoint below is consistent.
+        graceful = GracefulStop()
+        self.callbacks.append(graceful)
         try:
-            with progress:
+            with progress, graceful:
                 while self.epoch < cfg.epochs and not self.should_stop:
                     self._train_epoch(batcher, progress, tb)
                     if val_batcher is not None and self.epoch % cfg.val_every == 0:
@@ -213,6 +242,7 @@ class Trainer:
                 "saved and --resume continues from it"
             ) from None
         finally:
+            self.callbacks.remove(graceful)
             if tb is not None:
                 tb.close()
         if cfg.restore_best and self.best_state is not None:
@@ -222,8 +252,7 @@ class Trainer:
     def _train_epoch(self, batcher: TensorBatcher, progress: ProgressBar, tb: Any) -> None:
         cfg = self.config
         self.model.train()
-        sums: dict[str, Tensor] = {}
-        count = 0
+        sums, count = self._window
         tic = time.perf_counter()
         for batch in batcher.epoch_batches(self.epoch, start=self.batch_in_epoch):
             out = self.training_step(batch)
@@ -258,6 +287,7 @@ class Trainer:
             if self.step % cfg.log_every == 0:
                 self._log_train(sums, count, tb)
                 sums, count = {}, 0
+            self._window = (sums, count)
             progress.advance(self.epoch, loss)
             for callback in self.callbacks:
                 callback.on_step_end(self, out)
@@ -265,6 +295,7 @@ class Trainer:
                 self._save()
         if count:
             self._log_train(sums, count, tb)
+        self._window = ({}, 0)
         self.epoch_times.append(time.perf_counter() - tic)
         self.epoch += 1
         self.batch_in_epoch = 0
@@ -277,10 +308,20 @@ class Trainer:
             return True
         self.nonfinite_streak += 1
         terms = ", ".join(_nonfinite_terms(out)) if what == "loss" else "gradient"
-        message = (f"non-finite {what} at step {self.step} (epoch {self.epoch}, batch "
-                   f"{self.batch_in_epoch}); non-finite: {terms}")
-        self.log.write({"step": self.step, "epoch": self.epoch, "split": "nonfinite",
-                        "batch": self.batch_in_epoch, "what": what, "terms": terms})
+        message = (
+            f"non-finite {what} at step {self.step} (epoch {self.epoch}, batch "
+            f"{self.batch_in_epoch}); non-finite: {terms}"
+        )
+        self.log.write(
+            {
+                "step": self.step,
+                "epoch": self.epoch,
+                "split": "nonfinite",
+                "batch": self.batch_in_epoch,
+                "what": what,
+                "terms": terms,
+            }
+        )
         if self.nonfinite_streak >= self.config.max_nonfinite:
             self._save()
             raise NonFiniteLossError(
@@ -294,8 +335,12 @@ class Trainer:
     def _log_train(self, sums: dict[str, Tensor], count: int, tb: Any) -> None:
         row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "train"}
         keys = list(sums)
-        totals = all_reduce_sum(torch.stack([sums[k] for k in keys] + [torch.tensor(
-            float(count), device=sums[keys[0]].device)]), self.dist).tolist()
+        totals = all_reduce_sum(
+            torch.stack(
+                [sums[k] for k in keys] + [torch.tensor(float(count), device=sums[keys[0]].device)]
+            ),
+            self.dist,
+        ).tolist()
         row.update({k: v / totals[-1] for k, v in zip(keys, totals[:-1], strict=True)})
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.log.write(row)
@@ -316,19 +361,25 @@ class Trainer:
                 count += out.loss.shape[0]
                 for key, value in {"loss": out.loss, **out.terms}.items():
                     sums[key] = sums.get(key, 0.0) + float(value.float().sum())
-        row = {"step": self.step, "epoch": self.epoch, "split": "val",
-               **{k: v / count for k, v in sums.items()}}
+        row = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "split": "val",
+            **{k: v / count for k, v in sums.items()},
+        }
         self.log.write(row)
         if tb is not None:
             for k, v in row.items():
                 if isinstance(v, float):
                     tb.add_scalar(f"val/{k}", v, self.step)
-        val_loss = row["loss"]
+        val_loss = float(sums["loss"] / count)
         if self.config.lr_schedule == "plateau":
             self.scheduler.step(val_loss)
         if val_loss < self.best_val:
             self.best_val, self.best_epoch, self.bad_epochs = val_loss, self.epoch, 0
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self.best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+            }
         else:
             self.bad_epochs += 1
             patience = self.config.early_stopping_patience
@@ -354,13 +405,21 @@ class Trainer:
             "nonfinite_streak": self.nonfinite_streak,
             "epoch_times": list(self.epoch_times),
             "metrics_rows": self.log.rows,
+            "log_window": {
+                "sums": {k: v.detach().cpu() for k, v in self._window[0].items()},
+                "count": self._window[1],
+            },
         }
 
     def _save(self) -> None:
         if self.run_dir is None or not self.is_main:
             return
-        write_checkpoint(self.run_dir, model_state=self.model.state_dict(),
-                         trainer_state=self.state_dict(), best_state=self.best_state)
+        write_checkpoint(
+            self.run_dir,
+            model_state=self.model.state_dict(),
+            trainer_state=self.state_dict(),
+            best_state=self.best_state,
+        )
 
     def _resume(self) -> None:
         path = find_checkpoint(self.run_dir) if self.run_dir is not None else None
@@ -373,12 +432,24 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        for key in ("step", "epoch", "batch_in_epoch", "best_val", "best_epoch", "bad_epochs",
-                    "should_stop", "nonfinite_streak"):
+        for key in (
+            "step",
+            "epoch",
+            "batch_in_epoch",
+            "best_val",
+            "best_epoch",
+            "bad_epochs",
+            "should_stop",
+            "nonfinite_streak",
+        ):
             setattr(self, key, state[key])
         self.epoch_times = list(state["epoch_times"])
         self.best_state = best_state
         self.log.truncate(state["metrics_rows"])
+        window = state.get("log_window")
+        if window is not None and not self.dist.enabled:  # per-rank sums are not checkpointed
+            sums = {k: v.to(self.device) for k, v in window["sums"].items()}
+            self._window = (sums, int(window["count"]))
         restore_rng(state["rng"])
         log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
 
@@ -405,4 +476,3 @@ def load_metrics(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return rows
-
