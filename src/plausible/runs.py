@@ -23,6 +23,7 @@ from plausible.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     build_model,
+    check_format_version,
     load_weights,
     read_json,
     save_weights,
@@ -153,12 +154,7 @@ def load_run(path: str | Path, *, device: str | torch.device = "cpu") -> Run:
     if not path.is_dir():
         raise CheckpointError(f"run folder {path} does not exist")
     config = read_json(path / "config.json")
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} was written with run format {version}; this plausible "
-            f"({plausible.__version__}) reads format {FORMAT_VERSION}"
-        )
+    check_format_version(config, path)
     model_cfg = dict(config["model"])
     model = build_model(model_cfg.pop("name"), model_cfg)
     weights = path / "model.safetensors"

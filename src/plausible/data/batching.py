@@ -67,6 +67,14 @@ class TensorBatcher:
         num_items = next(iter(lengths.values()))
         if num_items == 0:
             raise ValueError("the dataset is empty (all tensors have length 0); nothing to batch")
+        for key, t in tensors.items():
+            # Checked once here so a NaN in the data is named up front, not met as a NaN loss.
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                bad = ~torch.isfinite(t.reshape(len(t), -1)).all(1)
+                raise ValueError(
+                    f"{key} holds {int((~torch.isfinite(t)).sum())} NaN or infinite values (first "
+                    f"in example {int(bad.nonzero()[0])}); clean the data or drop those examples"
+                )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:

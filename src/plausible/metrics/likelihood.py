@@ -61,14 +61,28 @@ def samples_per_chunk(
         ValueError: If even one sample per chunk exceeds the budget, naming the largest batch size
             that fits.
     """
+    if batch_size < 1 or num_samples < 1 or floats_per_sample < 1:
+        raise ValueError(
+            f"batch_size, num_samples and floats_per_sample must be >= 1, got {batch_size}, "
+            f"{num_samples} and {floats_per_sample}"
+        )
+    if not memory_budget_mb > 0:  # also refuses NaN
+        raise ValueError(
+            f"the memory budget must be a positive number of MiB, not {memory_budget_mb}"
+        )
     per_sample = batch_size * floats_per_sample * 4
     fit = int(memory_budget_mb * 2**20 // per_sample)
     if fit < 1:
         largest = int(memory_budget_mb * 2**20 // (floats_per_sample * 4))
+        needed = floats_per_sample * 4 / 2**20
+        advice = (
+            f"use a batch size of at most {largest} or raise the budget"
+            if largest >= 1
+            else f"raise the budget to at least {needed:.3g} MiB"
+        )
         raise ValueError(
             f"a memory budget of {memory_budget_mb} MiB cannot hold one sample for a batch of "
-            f"{batch_size} ({floats_per_sample} floats each); use a batch size of at most "
-            f"{max(largest, 0)} or raise the budget"
+            f"{batch_size} ({floats_per_sample} floats each); {advice}"
         )
     return min(fit, num_samples)
 
