@@ -9,8 +9,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-QUICK = [["benchmarks.w1_vae", "--quick"], ["benchmarks.w4_is_eval", "--quick"]]
-FULL = [["benchmarks.w1_vae"], ["benchmarks.w4_is_eval"]]
+QUICK = [
+    ["benchmarks.w1_vae", "--quick"],
+    ["benchmarks.w4_is_eval", "--quick"],
+    ["benchmarks.w3_mdn", "--quick"],
+]
+FULL = [["benchmarks.w1_vae"], ["benchmarks.w4_is_eval"], ["benchmarks.w3_mdn"]]
 
 
 def main() -> int:

@@ -24,6 +24,15 @@ SMOKE: dict[str, list[str]] = {
         "evaluation.num_samples=4",
         "training.batch_size=32",
     ],
+    **{
+        task: [
+            "task.num_train=200",
+            "task.num_val=100",
+            "task.num_test=200",
+            "evaluation.num_samples=10",
+        ]
+        for task in ("inverse-sine", "forward-sine", "robot-arm", "pose-lifting")
+    },
 }
 
 

@@ -11,6 +11,14 @@ from plausible.distributions.heads import (
     make_likelihood,
 )
 from plausible.distributions.kl import kl_per_dimension
+from plausible.distributions.mixture import (
+    GaussianMixtureHead,
+    approximate_mode,
+    gaussian_mixture,
+    mixture_parts,
+    tempered,
+    top_hypotheses,
+)
 from plausible.distributions.priors import StandardNormalPrior
 
 __all__ = [
@@ -20,8 +28,14 @@ __all__ = [
     "DiagonalGaussianHead",
     "DistributionHead",
     "GaussianLikelihood",
+    "GaussianMixtureHead",
     "LaplaceLikelihood",
     "StandardNormalPrior",
+    "approximate_mode",
+    "gaussian_mixture",
     "kl_per_dimension",
     "make_likelihood",
+    "mixture_parts",
+    "tempered",
+    "top_hypotheses",
 ]

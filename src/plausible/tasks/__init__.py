@@ -2,5 +2,14 @@
 
 from plausible.tasks.base import Task, TaskData
 from plausible.tasks.images import ImageModelling
+from plausible.tasks.mdn_toys import ForwardSine, InverseSine, PoseLifting, RobotArm
 
-__all__ = ["ImageModelling", "Task", "TaskData"]
+__all__ = [
+    "ForwardSine",
+    "ImageModelling",
+    "InverseSine",
+    "PoseLifting",
+    "RobotArm",
+    "Task",
+    "TaskData",
+]
