@@ -114,7 +114,7 @@ def train_run(
     }
     if is_main:
         atomic_write_json(out / "config.json", _jsonable(full_config))
-    trainer = Trainer(model, objective, training, run_dir=out)
+    trainer = Trainer(model, objective, training, run_dir=out, callbacks=task.callbacks(data))
     log.info(
         "training %s (%d parameters) on %s",
         name,
@@ -179,6 +179,7 @@ def evaluate_run(
     figures: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a run on its test split; update ``summary.json``, figures and ``report.md``."""
+    from plausible.metrics.suite import reattach_sections
     from plausible.viz import write_report
 
     path = Path(path)
@@ -200,12 +201,15 @@ def evaluate_run(
     atomic_write_json(path / "summary.json", summary)
     records = load_metrics(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []
     figs = task.figures(model, data, path / "figures", records=records) if figures else {}
+    old_report = (path / "report.md").read_text() if (path / "report.md").exists() else ""
     write_report(
         path,
         title=f"Run report: {config.get('description') or path.name}",
         summary=_report_table(summary),
         figures=figs,
     )
+    # Sections added by `evaluate --metrics` and `compare` survive a re-evaluation.
+    reattach_sections(path, old_report)
     return summary
 
 

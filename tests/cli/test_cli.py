@@ -24,6 +24,15 @@ SMOKE: dict[str, list[str]] = {
         "evaluation.num_samples=4",
         "training.batch_size=32",
     ],
+    "dsprites": [
+        "task.train_size=64",
+        "task.val_size=32",
+        "task.test_size=64",
+        "task.monitor_examples=32",
+        "training.batch_size=32",
+        "evaluation.num_samples=4",
+        'evaluation.metrics=["nll","collapse"]',
+    ],
     **{
         task: [
             "task.num_train=200",
@@ -36,6 +45,9 @@ SMOKE: dict[str, list[str]] = {
 }
 
 
+COMMANDS = ("train", "evaluate", "sample", "recipes", "env", "compare", "explore")
+
+
 def _invoke(*args: str) -> object:
     result = runner.invoke(app, list(args), catch_exceptions=False)
     return result
@@ -43,11 +55,13 @@ def _invoke(*args: str) -> object:
 
 def test_help_lists_every_command() -> None:
     result = _invoke("--help")
-    for command in ("train", "evaluate", "sample", "recipes", "env"):
+    for command in COMMANDS:
         assert command in result.output
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "sample", "recipes", "env"], ids=str)
+@pytest.mark.parametrize(
+    "command", ["train", "evaluate", "sample", "recipes", "env", "compare", "explore"], ids=str
+)
 def test_every_command_has_help_with_examples(command: str) -> None:
     result = _invoke(command, "--help")
     assert result.exit_code == 0

@@ -44,26 +44,16 @@ def _run_values(path: Path) -> dict[str, Any]:
         if _is_number(value) or _is_estimate(value):
             values[key] = value
         elif isinstance(value, dict):
-            values.update({f"{key}.{k}": v for k, v in value.items()
-                           if _is_number(v) or _is_estimate(v)})
+            values.update(
+                {f"{key}.{k}": v for k, v in value.items() if _is_number(v) or _is_estimate(v)}
+            )
     if (path / "evaluation.json").exists():
         values.update(headline(json.loads((path / "evaluation.json").read_text())))
     training = summary.get("training", {})
-    for key in ("epochs", "best_val_loss", "wall_time_s"):
+    for key in ("epochs", "wall_time_s"):  # not best_val_loss: it depends on the objective's beta
         if _is_number(training.get(key)):
             values[f"training.{key}"] = training[key]
     return values
-
-
-def _format(value: Any) -> str:
-    if value is None:
-        return "—"
-    if _is_estimate(value):
-        err = value.get("stderr")
-        return f"{value['mean']:.4g} ± {err:.2g}" if _is_number(err) and math.isfinite(err) else f"{value['mean']:.4g}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _best(values: list[Any], direction: str | None) -> int | None:
@@ -88,8 +78,9 @@ def compare_runs(paths: list[Path]) -> dict[str, Any]:
     for key in keys:
         values = [r.get(key) for r in runs]
         direction = DIRECTIONS.get(key)
-        rows.append({"key": key, "values": values, "better": direction,
-                     "best": _best(values, direction)})
+        rows.append(
+            {"key": key, "values": values, "better": direction, "best": _best(values, direction)}
+        )
     return {"runs": [str(p) for p in paths], "names": _names(paths), "rows": rows}
 
 
@@ -102,21 +93,24 @@ def _names(paths: list[Path]) -> list[str]:
 
 def markdown_table(table: dict[str, Any]) -> str:
     """The comparison as a markdown table; the best value of each ranked row is bold."""
+    from plausible.viz.report import format_value
+
     head = "| metric | " + " | ".join(table["names"]) + " | better |"
     lines = [head, "|" + " --- |" * (len(table["names"]) + 2)]
     for row in table["rows"]:
-        cells = [_format(v) for v in row["values"]]
+        cells = [format_value(v) for v in row["values"]]
         if row["best"] is not None:
             cells[row["best"]] = f"**{cells[row['best']]}**"
         lines.append(f"| {row['key']} | " + " | ".join(cells) + f" | {row['better'] or ''} |")
     return "\n".join(lines)
 
 
-def _figures(paths: list[Path], names: list[str], out: Path) -> dict[str, Path]:
+def _figures(paths: list[Path], names: list[str], out: Path, mi_points: int) -> dict[str, Path]:
     """Side-by-side traversals (models with known-factor data) and diversity-quality curves."""
     import torch
 
     from plausible.metrics.disentanglement import mig, posterior_mean_representation
+    from plausible.registry import TASKS
     from plausible.runs import load_run
     from plausible.viz.disentanglement import TraversalPanel, traversal_comparison
     from plausible.viz.diversity import diversity_quality_curve
@@ -130,32 +124,66 @@ def _figures(paths: list[Path], names: list[str], out: Path) -> dict[str, Path]:
             if "details" in result:
                 curves[name] = result["details"]["curve"]
     if curves:
-        figs["diversity against quality"] = diversity_quality_curve(curves, out / "diversity_quality.png")
+        figs["diversity against quality"] = diversity_quality_curve(
+            curves, out / "diversity_quality.png"
+        )
+    tasks = {json.loads((p / "config.json").read_text())["task"]["name"] for p in paths}
+    task = tasks.pop() if len(tasks) == 1 else ""
+    if task not in TASKS or not getattr(TASKS.get(task), "known_factors", False):
+        return figs  # side-by-side traversals need one task with known factors (dsprites)
     runs = [load_run(p) for p in paths]
     data = runs[0].load_data()
-    truth = data.info.get("ground_truth")
-    if truth is None or not all(hasattr(r.model, "encode") and hasattr(r.model, "decode") for r in runs):
+    truth = data.info["ground_truth"]
+    if not all(hasattr(r.model, "encode") and hasattr(r.model, "decode") for r in runs):
         return figs
     panels = []
     torch.manual_seed(0)
     for name, run in zip(names, runs, strict=True):
-        gap = mig(truth, posterior_mean_representation(run.model), num_points=5000)
-        normalised = [[m / h for m, h in zip(row, gap["factor_entropy"], strict=True)]
-                      for row in gap["mutual_information"]]
+        gap = mig(truth, posterior_mean_representation(run.model), num_points=mi_points)
+        normalised = [
+            [m / h for m, h in zip(row, gap["factor_entropy"], strict=True)]
+            for row in gap["mutual_information"]
+        ]
         beta = run.config.get("objective", {}).get("beta")
-        label = f"{name}" + (f" (beta = {beta:g})" if _is_number(beta) else "") + f": MIG {gap['score']:.2f}"
+        label = (
+            f"{name}"
+            + (f" (beta = {beta:g})" if _is_number(beta) else "")
+            + f": MIG {gap['score']:.2f}"
+        )
         panels.append(TraversalPanel(label, run.model, normalised))
     figs["entangled vs disentangled traversals"] = traversal_comparison(
-        panels, out / "traversals_side_by_side.png", factor_names=truth.factor_names,
-        x=data.test["x"][:500])
+        panels,
+        out / "traversals_side_by_side.png",
+        factor_names=truth.factor_names,
+        x=data.test["x"][:500],
+    )
     return figs
 
 
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to compare (two or more).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for compare.md, compare.json and figures (default: next to the first run).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for compare.md, compare.json and figures (default: beside the first run).",
+        ),
+    ] = None,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Only the table.")] = False,
-    update_reports: Annotated[bool, typer.Option("--update-reports", help="Also add the table and figures to every run's report.md.")] = False,
+    mi_points: Annotated[
+        int,
+        typer.Option(
+            "--mi-points",
+            help="Images for the mutual information that labels the traversal rows (MIG's seed).",
+        ),
+    ] = 10_000,
+    update_reports: Annotated[
+        bool,
+        typer.Option(
+            "--update-reports", help="Also add the table and figures to every run's report.md."
+        ),
+    ] = False,
 ) -> None:
     """Print and write a side-by-side table of runs' metrics; the best of each ranked row is marked.
 
@@ -174,6 +202,7 @@ def compare(
 
     from plausible.io import atomic_write_json, atomic_write_text
     from plausible.metrics.suite import update_report
+    from plausible.viz.report import format_value
 
     setup_logging()
     if len(runs) < 2:
@@ -182,32 +211,45 @@ def compare(
     with friendly_errors():
         for path in runs:
             if not (path / "config.json").exists():
-                raise FileNotFoundError(f"{path} is not a run folder (no config.json); pass folders "
-                                        "written by `plausible train`")
+                raise FileNotFoundError(
+                    f"{path} is not a run folder (no config.json); pass folders "
+                    "written by `plausible train`"
+                )
         table = compare_runs(runs)
         out_dir = out or runs[0].parent / ("compare-" + "-".join(p.name for p in runs))
         out_dir.mkdir(parents=True, exist_ok=True)
-        figs = {} if no_figures else _figures(runs, table["names"], out_dir)
+        figs = {} if no_figures else _figures(runs, table["names"], out_dir, mi_points)
     rich_table = Table("metric", *table["names"], "better", box=None, header_style="bold")
     for row in table["rows"]:
-        cells = [_format(v) for v in row["values"]]
+        cells = [format_value(v) for v in row["values"]]
         if row["best"] is not None:
             cells[row["best"]] = f"[bold green]{cells[row['best']]}[/bold green]"
         rich_table.add_row(row["key"], *cells, row["better"] or "")
     Console(width=max(console.width, 140)).print(rich_table)
     md = markdown_table(table)
-    body = [f"# Comparison of {len(runs)} runs", "",
-            "Runs: " + ", ".join(f"`{p}`" for p in runs), "",
-            "Bold: the best value of each row that has a direction (lower / higher / half = closest "
-            "to 50% for the real-vs-generated classifier).", "", md, ""]
+    body = [
+        f"# Comparison of {len(runs)} runs",
+        "",
+        "Runs: " + ", ".join(f"`{p}`" for p in runs),
+        "",
+        "Bold: the best value of each row that has a direction (lower / higher / half = closest "
+        "to 50% for the real-vs-generated classifier).",
+        "",
+        md,
+        "",
+    ]
     for title, fig in figs.items():
         body += [f"## {title}", "", f"![{title}]({fig.name})", ""]
     atomic_write_text(out_dir / "compare.md", "\n".join(body))
-    atomic_write_json(out_dir / "compare.json", {**table, "figures": {k: str(v) for k, v in figs.items()}})
+    atomic_write_json(
+        out_dir / "compare.json", {**table, "figures": {k: str(v) for k, v in figs.items()}}
+    )
     if update_reports:
         for path in runs:
-            links = [f"![{t}]({Path(os.path.relpath(f.resolve(), path.resolve())).as_posix()})"
-                     for t, f in figs.items()]
+            links = [
+                f"![{t}]({Path(os.path.relpath(f.resolve(), path.resolve())).as_posix()})"
+                for t, f in figs.items()
+            ]
             section = "\n\n".join(["## Comparison with other runs", md, *links])
             update_report(path, section, marker="comparison")
     console.print(f"wrote {out_dir / 'compare.md'} and {out_dir / 'compare.json'}")

@@ -39,7 +39,9 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
             value = text.strip()
         target = out.setdefault(parts[0], {}) if len(parts) == 2 else out
         if not isinstance(target, dict):
-            raise ValueError(f"--set {item!r}: {parts[0]!r} was already set to a value, not a table")
+            raise ValueError(
+                f"--set {item!r}: {parts[0]!r} was already set to a value, not a table"
+            )
         target[parts[-1]] = value
     return out
 
@@ -51,7 +53,9 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _run_suite(run_dir: Path, names: str, settings: dict[str, Any], *, figures: bool) -> dict[str, Any]:
+def _run_suite(
+    run_dir: Path, names: str, settings: dict[str, Any], *, figures: bool
+) -> dict[str, Any]:
     """Run suite metrics on a run; write evaluation.json, figures and the report section."""
     import torch
 
@@ -64,20 +68,48 @@ def _run_suite(run_dir: Path, names: str, settings: dict[str, Any], *, figures: 
     merged = _merge(run.config.get("evaluation", {}), settings)
     results = suite.run_metrics(metric_names, run.model, data, merged)
     suite.write_evaluation(run_dir, results)
-    figs = (suite.suite_figures(run.model, data, results, run_dir / "figures",
-                                title=run.config.get("description", "")[:60] or run_dir.name)
-            if figures else {})
+    figs = (
+        suite.suite_figures(
+            run.model,
+            data,
+            results,
+            run_dir / "figures",
+            title=run.config.get("description", "")[:60] or run_dir.name,
+        )
+        if figures
+        else {}
+    )
     suite.update_report(run_dir, suite.report_section(results, figs, run_dir))
     return results
 
 
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder written by `plausible train`.")],
-    num_samples: Annotated[int | None, typer.Option("--num-samples", "-k", help="Importance samples per example (K).")] = None,
-    memory_budget_mb: Annotated[float | None, typer.Option("--memory-mb", help="Memory budget for one chunk of samples.")] = None,
+    num_samples: Annotated[
+        int | None, typer.Option("--num-samples", "-k", help="Importance samples per example (K).")
+    ] = None,
+    memory_budget_mb: Annotated[
+        float | None, typer.Option("--memory-mb", help="Memory budget for one chunk of samples.")
+    ] = None,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Only compute metrics.")] = False,
-    metrics: Annotated[str | None, typer.Option("--metrics", "-m", help="Suite metrics, comma-separated (nll, apd, best-of-k, crps, quality, fd, collapse, disentanglement, diversity-quality) or 'all': writes evaluation.json and a report section.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="Evaluation setting: key=value or metric.key=value (repeatable).")] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            "-m",
+            help=(
+                "Suite metrics, comma-separated (nll, apd, best-of-k, crps, quality, fd, collapse, "
+                "disentanglement, diversity-quality) or 'all': writes evaluation.json and a "
+                "report section."
+            ),
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", "-s", help="Evaluation setting: key=value or metric.key=value (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a run on its test split; update summary.json and report.md.
 
@@ -113,8 +145,12 @@ def evaluate(
 
             results = _run_suite(run, metrics, settings, figures=not no_figures)
             skipped = {k: v["skipped"] for k, v in results.items() if "skipped" in v}
-            typer.echo(json.dumps({**headline(results), **{f"{k}.skipped": v for k, v in skipped.items()}},
-                                  indent=2))
+            typer.echo(
+                json.dumps(
+                    {**headline(results), **{f"{k}.skipped": v for k, v in skipped.items()}},
+                    indent=2,
+                )
+            )
             console.print(f"wrote {run / 'evaluation.json'} and a section of {run / 'report.md'}")
             return
         summary = evaluate_run(run, settings=settings, figures=not no_figures)

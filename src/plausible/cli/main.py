@@ -17,12 +17,13 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     # One file per command; each module exposes a function named like the command.
-    from plausible.cli import env, evaluate, explore, recipes, sample, train
+    from plausible.cli import compare, env, evaluate, explore, recipes, sample, train
 
     app.command("train")(train.train)
     app.command("evaluate")(evaluate.evaluate)
     app.command("sample")(sample.sample)
     app.command("recipes")(recipes.recipes)
+    app.command("compare")(compare.compare)
     app.command("explore")(explore.explore)
     app.command("env")(env.env)
 

@@ -11,6 +11,7 @@ from plausible.data.datasets import (
     load_fashion_mnist,
     load_mnist,
 )
+from plausible.data.dsprites import DSprites
 from plausible.data.idx import IDXFormatError, read_idx, write_idx
 from plausible.data.sources import DatasetNotFoundError, cache_dir, find_files, search_dirs
 from plausible.data.transforms import Binarize, BinarizeMode, binarize, train_val_split
@@ -21,6 +22,7 @@ __all__ = [
     "BatchTransform",
     "Binarize",
     "BinarizeMode",
+    "DSprites",
     "DatasetNotFoundError",
     "IDXFormatError",
     "ImageDataset",

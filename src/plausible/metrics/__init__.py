@@ -1,5 +1,14 @@
 """Metrics that say exactly what they estimate and with what."""
 
+from plausible.metrics import suite  # noqa: F401  (registers the suite metrics)
+from plausible.metrics.collapse import CollapseMonitor, collapse_diagnostics, mutual_information
+from plausible.metrics.disentanglement import beta_vae_score, dci, factor_vae_score, mig
+from plausible.metrics.diversity import (
+    average_pairwise_distance,
+    crps_ensemble,
+    crps_gaussian,
+    quality_classifier_accuracy,
+)
 from plausible.metrics.hypotheses import (
     BranchCoverage,
     best_of_k_error,
@@ -27,29 +36,43 @@ from plausible.metrics.mixture import (
     probability_integral_transform,
     responsibilities,
 )
+from plausible.metrics.sample_quality import frechet_distance, precision_recall
 
 __all__ = [
     "BranchCoverage",
+    "CollapseMonitor",
     "Estimate",
     "MixtureModes",
     "active_units",
+    "average_pairwise_distance",
     "best_of_k_error",
+    "beta_vae_score",
     "branch_coverage",
+    "collapse_diagnostics",
     "component_usage",
+    "crps_ensemble",
+    "crps_gaussian",
+    "dci",
     "dead_components",
     "energy_score",
     "expected_error",
+    "factor_vae_score",
+    "frechet_distance",
     "importance_sampled_nll",
     "interval_coverage",
     "kl_per_latent_dimension",
+    "mig",
     "mixing_entropy",
     "mixture_diagnostics",
     "mixture_modes",
+    "mutual_information",
     "negative_elbo",
     "pit_histogram",
     "posterior_means",
+    "precision_recall",
     "prediction_error",
     "probability_integral_transform",
+    "quality_classifier_accuracy",
     "responsibilities",
     "samples_per_chunk",
 ]

@@ -7,7 +7,7 @@ A new problem (a dataset, a conditioning scheme, a toy inverse problem) is one s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,10 @@ class Task:
     def batch_transform(self) -> BatchTransform | None:
         """Per-batch transform applied in training (e.g. dynamic binarisation), or ``None``."""
         return None
+
+    def callbacks(self, data: TaskData) -> Sequence[Any]:
+        """Trainer callbacks this task wants (e.g. per-epoch diagnostics); none by default."""
+        return ()
 
     def evaluate(
         self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False

@@ -1,0 +1,90 @@
+"""Diversity against quality: the curve a temperature sweep traces, one line per model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from plausible.viz._common import PathLike, new_figure, save_figure
+
+__all__ = ["diversity_quality_curve"]
+
+
+def diversity_quality_curve(
+    curves: Mapping[str, Sequence[Mapping[str, Any]]],
+    path: PathLike,
+    *,
+    title: str | None = "Diversity against quality (temperature sweep)",
+) -> Path:
+    """Plot APD (diversity) against the real-vs-generated classifier's accuracy (quality).
+
+    Each model is one line through its temperatures, each point annotated with ``T``. The
+    dashed line at 50% marks samples the classifier cannot tell from real data: the best models
+    reach high diversity close to it. When the rows carry ``best_of_k`` (conditional models), a
+    second panel shows best-of-K and expected error against the temperature.
+
+    Args:
+        curves: Model label -> rows ``{"temperature", "apd", "quality_accuracy"[,
+            "quality_stderr", "best_of_k", "expected_error"]}`` as returned by
+            :func:`plausible.metrics.diversity.diversity_quality_sweep`.
+        path: Where to write the PNG.
+        title: Figure title.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    if not curves or not any(curves.values()):
+        raise ValueError("diversity_quality_curve needs at least one non-empty curve")
+    errors = any("best_of_k" in row for rows in curves.values() for row in rows)
+    with new_figure((10.5 if errors else 5.8, 4.2)) as fig:
+        axes = fig.subplots(1, 2 if errors else 1, squeeze=False)[0]
+        ax = axes[0]
+        for i, (label, rows) in enumerate(curves.items()):
+            rows = sorted(rows, key=lambda r: r["temperature"])
+            xs = [100 * r["quality_accuracy"] for r in rows]
+            ys = [r["apd"] for r in rows]
+            err = [100 * r.get("quality_stderr", 0.0) for r in rows]
+            ax.errorbar(xs, ys, xerr=err, marker="o", color=f"C{i}", label=label, capsize=2)
+            for x, y, row in zip(xs, ys, rows, strict=True):
+                ax.annotate(
+                    f"T={row['temperature']:g}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                    color=f"C{i}",
+                )
+        ax.axvline(50, color="0.4", linestyle="--", linewidth=1, label="indistinguishable (50%)")
+        ax.set_xlabel("real-vs-generated classifier accuracy (%) (lower is better)")
+        ax.set_ylabel("diversity: average pairwise distance")
+        ax.grid(True, alpha=0.3)
+        ax.legend(frameon=False)
+        if errors:
+            ax2 = axes[1]
+            for i, (label, rows) in enumerate(curves.items()):
+                rows = sorted(rows, key=lambda r: r["temperature"])
+                ts = [r["temperature"] for r in rows]
+                if all("best_of_k" in r for r in rows):
+                    ax2.plot(
+                        ts,
+                        [r["best_of_k"] for r in rows],
+                        marker="o",
+                        color=f"C{i}",
+                        label=f"{label}: best of K",
+                    )
+                    ax2.plot(
+                        ts,
+                        [r["expected_error"] for r in rows],
+                        marker="s",
+                        linestyle="--",
+                        color=f"C{i}",
+                        label=f"{label}: expected",
+                    )
+            ax2.set_xlabel("temperature")
+            ax2.set_ylabel("error to the target")
+            ax2.grid(True, alpha=0.3)
+            ax2.legend(frameon=False, fontsize=8)
+        if title:
+            fig.suptitle(title)
+        return save_figure(fig, path)
