@@ -24,6 +24,15 @@ SMOKE: dict[str, list[str]] = {
         "evaluation.num_samples=4",
         "training.batch_size=32",
     ],
+    **{
+        task: [
+            "task.max_train=64",
+            "task.max_test=32",
+            "evaluation.num_samples=4",
+            "training.batch_size=32",
+        ]
+        for task in ("quadrant", "class-conditional")
+    },
     "dsprites": [
         "task.train_size=64",
         "task.val_size=32",
@@ -45,7 +54,7 @@ SMOKE: dict[str, list[str]] = {
 }
 
 
-COMMANDS = ("train", "evaluate", "sample", "recipes", "env", "compare", "explore")
+COMMANDS = ("train", "evaluate", "sample", "recipes", "env", "compare", "explore", "reproduce")
 
 
 def _invoke(*args: str) -> object:

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+import plausible.models.cvae  # registers cvae and conditional-baseline
+import plausible.models.mdn  # registers mdn and regression
+import plausible.objectives.cvae  # registers cvae, gsnn, hybrid, conditional_nll
+import plausible.objectives.mdn  # noqa: F401  (registers mdn_nll and gaussian_nll)
+
 
 @dataclass
 class ContractExample:
@@ -46,10 +51,94 @@ def _vae_example(**kwargs: object) -> ContractExample:
     )
 
 
+def _conditional_example(
+    model: str = "cvae", objective: str = "cvae", **kwargs: object
+) -> ContractExample:
+    """Quadrant imputation on 8x8 images: x is the image with -1 where unobserved, y the rest."""
+    from plausible.data.quadrants import split_quadrants, unobserved_regions
+    from plausible.registry import MODELS
+
+    g = torch.Generator().manual_seed(2)
+    x, y = split_quadrants(torch.rand(6, 1, 8, 8, generator=g), 1)
+    shapes = {
+        "x_shape": (1, 8, 8),
+        "y_shape": (y.shape[1],),
+        "canvas_shape": (1, 8, 8),
+        "output_regions": unobserved_regions(8, 1),
+    }
+    latent = {} if model == "conditional-baseline" else {"latent_dim": 3}
+    return ContractExample(
+        build=lambda: MODELS.get(model)(**shapes, hidden_dims=(16,), **latent, **kwargs),
+        batch={"x": x, "y": y},
+        objective=objective,
+        sample=lambda m: m.sample(x, 4, mean=False),  # type: ignore[operator]
+        sample_shape=(4, 6, y.shape[1]),
+    )
+
+
+def _class_conditional_example(**kwargs: object) -> ContractExample:
+    """x is a one-hot label, y an image."""
+    from plausible.models.cvae import CVAE
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.eye(4)[torch.tensor([0, 1, 2, 3, 1])]
+    y = (torch.rand(5, 1, 8, 8, generator=g) > 0.5).float()
+    return ContractExample(
+        build=lambda: CVAE((4,), (1, 8, 8), latent_dim=3, hidden_dims=(16,), **kwargs),  # type: ignore[arg-type]
+        batch={"x": x, "y": y},
+        objective="cvae",
+        sample=lambda m: m.sample(x, 2),  # type: ignore[operator]
+        sample_shape=(2, 5, 1, 8, 8),
+    )
+
+
+def _mdn_example(
+    model: str = "mdn", objective: str = "mdn_nll", **kwargs: object
+) -> ContractExample:
+    """x in R^3, y in R^2: an MDN or the least-squares regression baseline."""
+    from plausible.registry import MODELS
+
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(6, 3, generator=g), torch.randn(6, 2, generator=g)
+    return ContractExample(
+        build=lambda: MODELS.get(model)(3, 2, hidden_dims=(16,), **kwargs),
+        batch={"x": x, "y": y},
+        objective=objective,
+        sample=lambda m: m.sample(x, 4),  # type: ignore[operator]
+        sample_shape=(4, 6, 2),
+    )
+
+
 EXAMPLES: dict[str, Callable[[], ContractExample]] = {
     "vae": _vae_example,
     "vae-conv": lambda: _vae_example(architecture="conv", conv_channels=(4, 8)),
     "vae-gaussian-per-dim": lambda: _vae_example(likelihood="gaussian", likelihood_scale="per_dim"),
     "vae-continuous-bernoulli": lambda: _vae_example(likelihood="continuous_bernoulli"),
     "vae-laplace-shared": lambda: _vae_example(likelihood="laplace", likelihood_scale="shared"),
+    "cvae": _conditional_example,
+    "cvae-gsnn": lambda: _conditional_example(objective="gsnn", recognition_net=False),
+    "cvae-hybrid": lambda: _conditional_example(objective="hybrid"),
+    "cvae-shared-trunk": lambda: _conditional_example(share_trunk=True),
+    "cvae-conv-multiscale": lambda: _conditional_example(
+        architecture="conv", conv_channels=(4, 8), feature_dim=8, multiscale=True, share_trunk=True
+    ),
+    "cvae-class-standard-prior": lambda: _class_conditional_example(prior="standard"),
+    "cvae-class-conv": lambda: _class_conditional_example(
+        architecture="conv", conv_channels=(4, 8), feature_dim=8
+    ),
+    "conditional-baseline": lambda: _conditional_example("conditional-baseline", "conditional_nll"),
+    "conditional-baseline-conv-multiscale": lambda: _conditional_example(
+        "conditional-baseline",
+        "conditional_nll",
+        architecture="conv",
+        conv_channels=(4, 8),
+        feature_dim=8,
+        multiscale=True,
+    ),
+    "mdn": lambda: _mdn_example(num_components=3),
+    "mdn-diagonal": lambda: _mdn_example(num_components=2, covariance="diagonal"),
+    "regression": lambda: _mdn_example("regression", "gaussian_nll"),
+    "regression-heteroscedastic": lambda: _mdn_example(
+        "regression", "gaussian_nll", scale="heteroscedastic"
+    ),
 }

@@ -17,7 +17,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     # One file per command; each module exposes a function named like the command.
-    from plausible.cli import compare, env, evaluate, explore, recipes, sample, train
+    from plausible.cli import compare, env, evaluate, explore, recipes, reproduce, sample, train
 
     app.command("train")(train.train)
     app.command("evaluate")(evaluate.evaluate)
@@ -25,6 +25,7 @@ def _register_commands() -> None:
     app.command("recipes")(recipes.recipes)
     app.command("compare")(compare.compare)
     app.command("explore")(explore.explore)
+    app.command("reproduce")(reproduce.reproduce)
     app.command("env")(env.env)
 
 

@@ -2,6 +2,7 @@
 
 from plausible.metrics import suite  # noqa: F401  (registers the suite metrics)
 from plausible.metrics.collapse import CollapseMonitor, collapse_diagnostics, mutual_information
+from plausible.metrics.conditional import conditional_negative_elbo, conditional_nll
 from plausible.metrics.disentanglement import beta_vae_score, dci, factor_vae_score, mig
 from plausible.metrics.diversity import (
     average_pairwise_distance,
@@ -50,6 +51,8 @@ __all__ = [
     "branch_coverage",
     "collapse_diagnostics",
     "component_usage",
+    "conditional_negative_elbo",
+    "conditional_nll",
     "crps_ensemble",
     "crps_gaussian",
     "dci",

@@ -1,5 +1,6 @@
 """Objectives as free functions returning per-example losses in nats."""
 
+from plausible.objectives.cvae import cvae_loss, gsnn_loss, hybrid_loss
 from plausible.objectives.elbo import elbo, kl_term
 from plausible.objectives.iwae import iwae_bound, log_importance_weights
 from plausible.objectives.mdn import mdn_nll, predictive_nll
@@ -9,7 +10,10 @@ from plausible.objectives.schedules import Schedule, resolve_schedules
 __all__ = [
     "ObjectiveOutput",
     "Schedule",
+    "cvae_loss",
     "elbo",
+    "gsnn_loss",
+    "hybrid_loss",
     "iwae_bound",
     "kl_term",
     "log_importance_weights",
