@@ -225,3 +225,13 @@ def test_missing_dataset_lists_the_three_ways(tmp_path: Path, monkeypatch) -> No
     )
     assert result.exit_code == 2
     assert "--data-dir" in result.output and "PLAUSIBLE_DATA" in result.output
+
+
+def test_sample_explains_that_a_conditional_run_needs_an_input(tmp_path: Path) -> None:
+    run = tmp_path / "cvae"
+    args = ["train", "cvae-quadrant-digits", "--out", str(run), "--no-eval"]
+    args += ["--set", "training.epochs=1", *[a for s in SMOKE["quadrant"] for a in ("--set", s)]]
+    assert _invoke(*args).exit_code == 0
+    result = _invoke("sample", str(run), "--out", str(tmp_path / "s.png"))
+    assert result.exit_code == 2
+    assert "predicts from an input" in result.output and "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -46,11 +47,16 @@ def sample(
         )
         raise typer.Exit(2)
     with friendly_errors():
-        run = load_run(run)
-        if not hasattr(run.model, "sample"):
-            raise ValueError(f"model {run.config['model']['name']!r} cannot sample unconditionally")
+        loaded = load_run(run)
+        method = getattr(loaded.model, "sample", None)
+        params = list(inspect.signature(method).parameters) if method is not None else []
+        if not params or params[0] != "num_samples":
+            raise ValueError(
+                f"model {loaded.config['model']['name']!r} predicts from an input, so it has no "
+                "unconditional samples; use `plausible explore` or model.sample(x, n) in Python"
+            )
         torch.manual_seed(seed)
-        samples = run.model.sample(n, mean=not draw).cpu()  # type: ignore[operator]
+        samples = loaded.model.sample(n, mean=not draw).cpu()  # type: ignore[operator]
         if out.suffix == ".npy":
             with atomic_open(out, "wb") as f:
                 np.save(f, samples.numpy())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 __all__ = ["StandardNormalPrior"]
@@ -15,6 +15,9 @@ class StandardNormalPrior(nn.Module):
     Args:
         latent_dim: Number of latent dimensions.
     """
+
+    loc: Tensor
+    scale: Tensor
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()

@@ -19,7 +19,7 @@ def posterior_means(model: nn.Module, x: Tensor, *, batch_size: int = 1000) -> T
     try:
         return torch.cat(
             [
-                model.encode(x[i : i + batch_size].to(device)).mean.cpu()
+                model.encode(x[i : i + batch_size].to(device)).mean.cpu()  # type: ignore[operator]
                 for i in range(0, len(x), batch_size)
             ]
         )
@@ -36,7 +36,8 @@ def kl_per_latent_dimension(model: nn.Module, x: Tensor, *, batch_size: int = 10
     total = None
     try:
         for i in range(0, len(x), batch_size):
-            kl = kl_per_dimension(model.encode(x[i : i + batch_size].to(device)), model.prior())
+            q_z = model.encode(x[i : i + batch_size].to(device))  # type: ignore[operator]
+            kl = kl_per_dimension(q_z, model.prior())  # type: ignore[operator]
             s = kl.sum(0).cpu().double()
             total = s if total is None else total + s
     finally:
