@@ -159,7 +159,7 @@ def test_a_run_folder_from_an_incompatible_version_says_so(tmp_path: Path) -> No
     run.mkdir()
     config = {"format_version": 99, "plausible_version": "9.9.0", "model": {"name": "vae"}}
     (run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"format 99.*reads format 1"):
+    with pytest.raises(CheckpointError, match=r"format version 99.*reads format version 1"):
         load_run(run)
 
 

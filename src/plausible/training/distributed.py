@@ -13,6 +13,7 @@ while objectives here call other methods too (``encode``, ``decode``, ``prior``.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ def setup_distributed(device_type: str) -> DistributedContext:
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        # Without this, gloo's threads are still running at interpreter exit and the process
+        # aborts ("terminate called without an active exception") after training succeeded.
+        atexit.register(_destroy_process_group)
         log.info("joined %s process group as rank %d of %d", backend, rank, world_size)
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank)
 
@@ -111,3 +115,8 @@ def broadcast_module(module: nn.Module, ctx: DistributedContext) -> None:
         return
     for tensor in [*module.parameters(), *module.buffers()]:
         dist.broadcast(tensor.data, src=0)
+
+
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
