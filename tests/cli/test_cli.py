@@ -235,3 +235,17 @@ def test_sample_explains_that_a_conditional_run_needs_an_input(tmp_path: Path) -
     result = _invoke("sample", str(run), "--out", str(tmp_path / "s.png"))
     assert result.exit_code == 2
     assert "predicts from an input" in result.output and "Traceback" not in result.output
+
+
+def test_sample_refuses_a_request_over_the_memory_budget(trained_run: Path, tmp_path: Path) -> None:
+    result = _invoke(
+        "sample", str(trained_run), "-n", "100000000", "--out", str(tmp_path / "s.npy")
+    )
+    assert result.exit_code == 2
+    assert "over the --memory-mb budget" in result.output and "-n 8388608" in result.output
+
+
+def test_sample_in_chunks_gives_the_requested_count(trained_run: Path, tmp_path: Path) -> None:
+    result = _invoke("sample", str(trained_run), "-n", "2500", "--out", str(tmp_path / "s.npy"))
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "s.npy").shape == (2500, 1, 8, 8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,9 @@ def sample(
     draw: Annotated[
         bool, typer.Option("--draw", help="Draw from p(x|z) instead of showing its mean.")
     ] = False,
+    memory_mb: Annotated[
+        float, typer.Option("--memory-mb", help="Memory budget for the samples, in MiB.")
+    ] = 2048.0,
 ) -> None:
     """Sample from the prior of a trained model and save a grid or an array.
 
@@ -55,8 +59,23 @@ def sample(
                 f"model {loaded.config['model']['name']!r} predicts from an input, so it has no "
                 "unconditional samples; use `plausible explore` or model.sample(x, n) in Python"
             )
+        sample_mb = math.prod(getattr(loaded.model, "x_shape", (1,))) * 4 / 2**20
+        if n * sample_mb > memory_mb:
+            raise ValueError(
+                f"{n} samples need {n * sample_mb:.0f} MiB, over the --memory-mb budget of "
+                f"{memory_mb:g} MiB; ask for at most -n {int(memory_mb // sample_mb)} or raise "
+                "--memory-mb"
+            )
+        if out.suffix == ".png" and n > 10_000:
+            raise ValueError(f"a grid of {n} images is unreadable; use -n 10000 or less, or .npy")
         torch.manual_seed(seed)
-        samples = loaded.model.sample(n, mean=not draw).cpu()  # type: ignore[operator]
+        # Decoded in chunks so the decoder's activations stay small whatever n is.
+        samples = torch.cat(
+            [
+                loaded.model.sample(min(1024, n - i), mean=not draw).cpu()  # type: ignore[operator]
+                for i in range(0, n, 1024)
+            ]
+        )
         if out.suffix == ".npy":
             with atomic_open(out, "wb") as f:
                 np.save(f, samples.numpy())
