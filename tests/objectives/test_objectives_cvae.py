@@ -159,3 +159,16 @@ def test_cvae_beats_the_baseline_on_a_two_mode_problem() -> None:
     nll_base = deterministic_conditional_nll(base, x, y)
     assert nll_base.mean > d * 0.6  # about d * log 2 = 8.3 nats: the average of both modes
     assert nll_cvae.mean < 2.0  # close to the log 2 = 0.69 of the choice itself
+
+
+def test_hybrid_pair_pass_equals_two_separate_passes(batch: dict[str, torch.Tensor]) -> None:
+    model = _cvae(batch)
+    torch.manual_seed(4)
+    post, prior = model.forward_pair(batch["x"], batch["y"], num_samples=2)
+    torch.manual_seed(4)
+    post2 = model(batch["x"], batch["y"], num_samples=2)
+    prior2 = model(batch["x"], batch["y"], latent="prior", num_samples=2)
+    assert torch.equal(post.z, post2.z) and torch.equal(prior.z, prior2.z)
+    a = hybrid_loss(post, prior, batch["y"], alpha=0.3).loss
+    b = hybrid_loss(post2, prior2, batch["y"], alpha=0.3).loss
+    assert torch.allclose(a, b)

@@ -619,10 +619,26 @@ class CVAE(_ConditionalGenerator):
             latent: Draw z from ``posterior`` q(z|x,y) (CVAE) or from the ``prior`` p(z|x) (GSNN).
             num_samples: L, latent samples per example.
         """
-        x, y = self._check_x(x), self._check_y(y)
-        _check_pair(x, y, "CVAE")
         if latent not in ("posterior", "prior"):
             raise ValueError(f"latent must be 'posterior' or 'prior', got {latent!r}")
+        return self._passes(x, y, (latent,), num_samples)[0]
+
+    def forward_pair(
+        self, x: Tensor, y: Tensor, *, num_samples: int = 1
+    ) -> tuple[CVAEOutput, CVAEOutput]:
+        """``forward`` with z from q(z|x,y) and with z from p(z|x), sharing x's features and p(z|x).
+
+        What the hybrid objective needs, at the cost of one extra generation pass rather than a
+        second full forward pass.
+        """
+        posterior, prior = self._passes(x, y, ("posterior", "prior"), num_samples)
+        return posterior, prior
+
+    def _passes(
+        self, x: Tensor, y: Tensor, latents: tuple[str, ...], num_samples: int
+    ) -> list[CVAEOutput]:
+        x, y = self._check_x(x), self._check_y(y)
+        _check_pair(x, y, "CVAE")
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         features = self._generation_features(x)
@@ -630,17 +646,23 @@ class CVAE(_ConditionalGenerator):
             p_z = self.prior_head(self.prior_net(features))  # the shared trunk runs once
         else:
             p_z = self.prior(x)
-        q_z = self.recognize(x, y) if latent == "posterior" else None
-        z = (q_z if q_z is not None else p_z).rsample((num_samples,))
-        p_y, coarse = self._generate(features, z)
-        return CVAEOutput(
-            p_z=p_z,
-            q_z=q_z,
-            z=z,
-            p_y=p_y,
-            p_y_scales=coarse,
-            y_scales=self.coarse_targets(y) if coarse else (),
-        )
+        y_scales = self.coarse_targets(y)
+        outs = []
+        for latent in latents:
+            q_z = self.recognize(x, y) if latent == "posterior" else None
+            z = (q_z if q_z is not None else p_z).rsample((num_samples,))
+            p_y, coarse = self._generate(features, z)
+            outs.append(
+                CVAEOutput(
+                    p_z=p_z,
+                    q_z=q_z,
+                    z=z,
+                    p_y=p_y,
+                    p_y_scales=coarse,
+                    y_scales=y_scales if coarse else (),
+                )
+            )
+        return outs
 
     # -- inference ---------------------------------------------------------------------------------
     @torch.no_grad()

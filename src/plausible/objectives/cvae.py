@@ -186,10 +186,14 @@ def hybrid_objective(
     beta: float = 1.0,
     num_samples: int = 1,
 ) -> ObjectiveOutput:
-    """Training adapter for :func:`hybrid_loss`: one pass with z from q, one with z from p."""
+    """Training adapter for :func:`hybrid_loss`: z from q and z from p on the same batch."""
     x, y, n = batch["x"], batch["y"], int(num_samples)
-    cvae_out = model(x, y, latent="posterior", num_samples=n)
-    gsnn_out = model(x, y, latent="prior", num_samples=n)
+    pair = getattr(model, "forward_pair", None)
+    if pair is not None:  # one pass for x's features and p(z|x), two latent draws
+        cvae_out, gsnn_out = pair(x, y, num_samples=n)
+    else:
+        cvae_out = model(x, y, latent="posterior", num_samples=n)
+        gsnn_out = model(x, y, latent="prior", num_samples=n)
     return hybrid_loss(cvae_out, gsnn_out, y, alpha=alpha, beta=beta)
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "average_gradients",
     "broadcast_module",
     "setup_distributed",
+    "shutdown_distributed",
 ]
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,14 @@ def broadcast_module(module: nn.Module, ctx: DistributedContext) -> None:
         return
     for tensor in [*module.parameters(), *module.buffers()]:
         dist.broadcast(tensor.data, src=0)
+
+
+def shutdown_distributed(ctx: DistributedContext) -> None:
+    """Leave the process group once every rank has arrived (no-op when not distributed)."""
+    if not ctx.enabled or not dist.is_initialized():
+        return
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def _destroy_process_group() -> None:

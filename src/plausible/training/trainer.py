@@ -39,6 +39,7 @@ from plausible.training.distributed import (
     average_gradients,
     broadcast_module,
     setup_distributed,
+    shutdown_distributed,
 )
 
 __all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "load_metrics", "resolve_device"]
@@ -247,6 +248,9 @@ class Trainer:
                 tb.close()
         if cfg.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        # Leave the process group while all ranks are in step; waiting for interpreter exit
+        # made gloo abort now and then as ranks tore down at different moments.
+        shutdown_distributed(self.dist)
         return self.summary(time.perf_counter() - start, batch_size=cfg.batch_size)
 
     def _train_epoch(self, batcher: TensorBatcher, progress: ProgressBar, tb: Any) -> None:
