@@ -100,10 +100,19 @@ class Launcher:
             return []
         return [int(s) for s in path.read_text().split("\n")[:-1] if s.strip().isdigit()]
 
-    def close(self) -> None:
-        if self.pid is not None:  # a test failed with its child still running
+    def reap(self) -> None:
+        """Kill and collect a child that a failed test left behind, so the next test starts clean.
+
+        Without this, the ``exit`` line of the abandoned child would be read as the answer to the
+        next test's ``start`` and every later test would fail for the first one's reason.
+        """
+        if self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, 9)
+            self.wait()
+
+    def close(self) -> None:
+        self.reap()
         self.proc.stdin.close()  # type: ignore[union-attr]
         self.proc.wait(timeout=30)
         self.stderr.close()
@@ -117,10 +126,34 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     server.close()
 
 
+@pytest.fixture(autouse=True)
+def _reap_children(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that used the fork server, collect any child it left running."""
+    yield
+    if "launcher" in request.fixturenames:
+        request.getfixturevalue("launcher").reap()
+
+
 @pytest.fixture(scope="session")
-def reference_run(launcher: Launcher, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An uninterrupted run of the crash tests' job (10 epochs), to compare resumed runs with."""
-    run = tmp_path_factory.mktemp("reference") / "run"
-    log = run.parent / "child.log"
-    assert launcher.run(launcher.train_job(run, log)) == 0, log.read_text()
-    return run
+def reference_runs(
+    launcher: Launcher, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[int], Path]:
+    """Uninterrupted runs of the crash tests' job, one per epoch count, made once each."""
+    made: dict[int, Path] = {}
+
+    def reference(epochs: int) -> Path:
+        if epochs not in made:
+            run = tmp_path_factory.mktemp(f"reference-{epochs}") / "run"
+            log = run.parent / "child.log"
+            job = launcher.train_job(run, log, epochs=epochs)
+            assert launcher.run(job) == 0, log.read_text()
+            made[epochs] = run
+        return made[epochs]
+
+    return reference
+
+
+@pytest.fixture
+def reference_run(reference_runs: Callable[[int], Path]) -> Path:
+    """An uninterrupted run of the default job (10 epochs), to compare resumed runs with."""
+    return reference_runs(10)

@@ -7,10 +7,12 @@ process that dies mid-write exactly as a crashed training run would, without pay
 time of a fresh interpreter per kill.
 
 Jobs:
-    ``{"kind": "train", "run_dir", "resume", "slow", "progress", "log", "epochs"}``: train the tiny
-    VAE of the crash tests with ``checkpoint_every=1``; ``slow`` seconds of sleep are added around
-    every checkpoint write and after the checkpoint renames (widening the window a kill must hit;
-    test-only monkeypatching, in the child only). The final weights go to
+    ``{"kind": "train", "run_dir", "resume", "slow", "pace", "progress", "log", "epochs"}``: train
+    the tiny VAE of the crash tests with ``checkpoint_every=1``; ``slow`` seconds of sleep are added
+    around every checkpoint write and after the checkpoint renames (widening the window a kill must
+    hit; test-only monkeypatching, in the child only); ``pace`` seconds of sleep follow every step
+    report, so that a test can place a signal at a chosen step on a fast machine. The final weights
+    go to
     ``run_dir/final.safetensors``. Exit 0 when done, 130 on ``TrainingInterrupted``.
     ``{"kind": "cli", "argv", "log"}``: run ``plausible <argv>`` (the real console script's code).
 """
@@ -52,14 +54,19 @@ def tiny_data(n: int = 48) -> dict[str, torch.Tensor]:
 
 
 class _Progress(Callback):
-    """Append the step number to a file after every step, so the test knows where training is."""
+    """Append the step number to a file after every step, so the test knows where training is.
 
-    def __init__(self, path: str) -> None:
+    Then sleep ``pace`` seconds: tiny steps take milliseconds, faster than a test can react to.
+    """
+
+    def __init__(self, path: str, pace: float) -> None:
         self.path = path
+        self.pace = pace
 
     def on_step_end(self, trainer: Trainer, out: object) -> None:
         with open(self.path, "a") as f:
             f.write(f"{trainer.step}\n")
+        time.sleep(self.pace)
 
 
 def _slow_down(seconds: float) -> None:
@@ -103,7 +110,9 @@ def train(job: dict) -> int:
         tensorboard="off",
         device="cpu",
     )
-    callbacks = [_Progress(job["progress"])] if job.get("progress") else []
+    callbacks = (
+        [_Progress(job["progress"], float(job.get("pace", 0)))] if job.get("progress") else []
+    )
     trainer = Trainer(
         model, ConfiguredObjective("elbo"), config, run_dir=job["run_dir"], callbacks=callbacks
     )

@@ -8,6 +8,7 @@ weights and metrics identical to a run that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -21,11 +22,13 @@ from plausible.training.checkpointing import find_checkpoint, read_checkpoint
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server needs os.fork")
 
-NUM_KILLS = 12  # the job: 10 epochs of 3 steps, a checkpoint after every step
+NUM_KILLS = 12
+EPOCHS = 20  # the job: 20 epochs of 3 steps, a checkpoint after every step
+PACE = 0.025  # seconds each child sleeps after reporting a step, so kills land where aimed
 
 
 def test_sigkill_at_random_points_never_loses_the_checkpoint_and_resumes_exactly(
-    launcher, reference_run: Path, tmp_path: Path
+    launcher, reference_runs, tmp_path: Path
 ) -> None:
     run = tmp_path / "killed"
 
@@ -38,15 +41,20 @@ def test_sigkill_at_random_points_never_loses_the_checkpoint_and_resumes_exactly
         slow = 0.03 if attempt % 2 == 0 else 0.0
         progress = tmp_path / f"progress-{attempt}.txt"
         log = tmp_path / f"child-{attempt}.log"
-        pid = launcher.start(
-            launcher.train_job(run, log, resume=attempt > 0, slow=slow, progress=str(progress))
+        resume = attempt > 0
+        job = launcher.train_job(
+            run, log, epochs=EPOCHS, resume=resume, slow=slow, pace=PACE, progress=str(progress)
         )
+        pid = launcher.start(job)
+        # Aim by step, not by wall clock: a fast machine must not finish the run between kills.
+        target = last_step + rng.randint(1, 3)
         launcher.wait_until(
-            lambda p=progress: launcher.progress_steps(p) and find_checkpoint(run) is not None,
-            what=f"child {attempt} trained a step (see {log})",
+            lambda p=progress, t=target: max(launcher.progress_steps(p), default=0) >= t,
+            what=f"child {attempt} reached step {target} (see {log})",
         )
-        time.sleep(rng.uniform(0.0, 0.5))
-        os.kill(pid, signal.SIGKILL)
+        time.sleep(rng.uniform(0.0, 2 * PACE))
+        with contextlib.suppress(ProcessLookupError):  # it may have ended (and been reaped)
+            os.kill(pid, signal.SIGKILL)
         code = launcher.wait()
         if code == 0:  # it finished before the kill landed: nothing left to kill
             break
@@ -64,9 +72,9 @@ def test_sigkill_at_random_points_never_loses_the_checkpoint_and_resumes_exactly
         last_step = state["step"]
         load_metrics(run / "metrics.jsonl")  # readable, even if the last line was cut short
 
-    assert kills >= NUM_KILLS - 1, f"only {kills} kills landed before training finished"
+    assert kills == NUM_KILLS, f"only {kills} kills landed before training finished"
     assert mid_checkpoint >= 1, "no kill landed while a checkpoint was being written"
-    assert launcher.run(launcher.train_job(run, tmp_path / "final.log", resume=True)) == 0, (
-        tmp_path / "final.log"
-    ).read_text()
-    launcher.assert_same_run(reference_run, run)
+    final_log = tmp_path / "final.log"
+    job = launcher.train_job(run, final_log, epochs=EPOCHS, resume=True)
+    assert launcher.run(job) == 0, final_log.read_text()
+    launcher.assert_same_run(reference_runs(EPOCHS), run)

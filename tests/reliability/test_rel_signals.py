@@ -27,7 +27,7 @@ def test_a_signal_saves_the_step_it_finished_and_resume_is_exact(
     launcher, reference_run: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
     run, progress, log = tmp_path / "run", tmp_path / "progress.txt", tmp_path / "child.log"
-    pid = launcher.start(launcher.train_job(run, log, progress=str(progress)))
+    pid = launcher.start(launcher.train_job(run, log, progress=str(progress), pace=0.02))
     launcher.wait_until(lambda: _started(launcher, run, progress), what="the first step")
     os.kill(pid, sig)
     assert launcher.wait() == 130, log.read_text()  # TrainingInterrupted, not a crash
