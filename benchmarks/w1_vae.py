@@ -27,7 +27,7 @@ def reference_epoch(
 ) -> float:
     """One epoch of the plain loop: data as one tensor, batches by index. Returns seconds."""
     tic = time.perf_counter()
-    perm = torch.randperm(len(x), generator=gen)
+    perm = torch.randperm(len(x), generator=gen, device=x.device)
     for i in range(0, len(x), batch):
         xb = x[perm[i : i + batch]]
         q_z = model.encode(xb)

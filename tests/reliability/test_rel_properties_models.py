@@ -162,25 +162,7 @@ def _is_valid(arg: Any, entry: EntryPoint) -> bool:
     )
 
 
-# Found by the test below in models other than the VAE (their files are work in progress
-# elsewhere); each is marked until its model validates its inputs at the entry point.
-KNOWN = {
-    "cvae.": "CVAE: a 0-d x raises IndexError, an empty (0, 0) x fails inside MLP.forward "
-    "(x[0] on an empty batch) and a NaN x raises torch.distributions' parameter ValueError",
-    "mdn.": "MDN: an empty batch (0, x_dim) fails in torch's reshape inside forward",
-}
-
-
-def _marked(names: list[str], known: dict[str, str]) -> list[Any]:
-    out = []
-    for n in names:
-        reason = next((r for prefix, r in known.items() if n.startswith(prefix)), None)
-        marks = pytest.mark.xfail(reason=reason, strict=False) if reason else ()
-        out.append(pytest.param(n, marks=marks, id=n))
-    return out
-
-
-@pytest.mark.parametrize("name", _marked(sorted(ENTRY_POINTS), KNOWN))
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
 def test_any_float32_tensor_gives_a_result_or_a_clear_error(name: str) -> None:
     entry = ENTRY_POINTS[name]
     torch.manual_seed(0)
@@ -197,15 +179,7 @@ def test_any_float32_tensor_gives_a_result_or_a_clear_error(name: str) -> None:
     check()
 
 
-# Entry points that still pass other dtypes and non-tensors on to torch (VAE._check_tensor shows
-# the validation to copy).
-NOT_YET = {
-    prefix: "no dtype/type validation at the entry point yet"
-    for prefix in ("cvae.", "conditional-baseline.", "mdn.")
-}
-
-
-@pytest.mark.parametrize("name", _marked(sorted(ENTRY_POINTS), NOT_YET))
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
 def test_any_dtype_or_non_tensor_gives_a_clear_error(name: str) -> None:
     entry = ENTRY_POINTS[name]
     model = entry.build().eval()

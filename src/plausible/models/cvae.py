@@ -14,6 +14,7 @@ from torch.distributions import Distribution
 
 from plausible.distributions import DiagonalGaussianHead, StandardNormalPrior, make_likelihood
 from plausible.distributions.heads import DistributionHead, ScaleMode
+from plausible.models._validation import apply_head, check_batch, check_count, check_tensor
 from plausible.nn import MLP, ConvEncoder
 from plausible.nn.conv import downsampled_sizes
 from plausible.nn.mlp import Activation, make_activation
@@ -37,18 +38,6 @@ def _shape(shape: Sequence[int], what: str) -> tuple[int, ...]:
     if not out or any(s <= 0 for s in out):
         raise ValueError(f"{what} must be a non-empty tuple of positive sizes, got {shape!r}")
     return out
-
-
-def _as_batch(t: Tensor, shape: tuple[int, ...], what: str, model: str) -> Tensor:
-    """Check ``t`` is ``(B, *shape)``; a flat ``(B, prod(shape))`` (or the reverse) is reshaped."""
-    if tuple(t.shape[1:]) == shape:
-        return t
-    if t.dim() >= 2 and t[0].numel() == math.prod(shape):
-        return t.reshape(t.shape[0], *shape)
-    raise ValueError(
-        f"{model} expects {what} of shape (B, {', '.join(map(str, shape))}), got {tuple(t.shape)}; "
-        f"check that the task's {what}_shape matches the data"
-    )
 
 
 def _check_pair(x: Tensor, y: Tensor, model: str) -> None:
@@ -337,8 +326,18 @@ class _ConditionalGenerator(nn.Module):
             for n in (self.canvas.sizes[1:] if self.canvas is not None else [])
         )
 
-    def _heads(self, raw: Tensor | list[Tensor]) -> tuple[Distribution, tuple[Distribution, ...]]:
-        """Raw network output -> p(y | ...) and the coarse-scale distributions."""
+    def _heads(
+        self, raw: Tensor | list[Tensor], **inputs: Tensor
+    ) -> tuple[Distribution, tuple[Distribution, ...]]:
+        """Raw network output -> p(y | ...) and the coarse-scale distributions.
+
+        ``inputs`` (by argument name) are blamed when the parameters are not finite.
+        """
+        return apply_head(self._raw_heads, raw, "generation network", **inputs)
+
+    def _raw_heads(
+        self, raw: Tensor | list[Tensor]
+    ) -> tuple[Distribution, tuple[Distribution, ...]]:
         if isinstance(raw, Tensor):
             return self.likelihood(raw), ()
         assert self.canvas is not None
@@ -534,11 +533,11 @@ class CVAE(_ConditionalGenerator):
                 )
 
     # -- the three networks ---------------------------------------------------------------------
-    def _check_x(self, x: Tensor) -> Tensor:
-        return _as_batch(x, self.x_shape, "x", "CVAE")
+    def _check_x(self, x: Tensor, where: str) -> Tensor:
+        return check_batch(x, self.x_shape, "x", f"CVAE.{where}", self)
 
-    def _check_y(self, y: Tensor) -> Tensor:
-        return _as_batch(y, self.y_shape, "y", "CVAE")
+    def _check_y(self, y: Tensor, where: str) -> Tensor:
+        return check_batch(y, self.y_shape, "y", f"CVAE.{where}", self)
 
     def _prior_features(self, x: Tensor) -> Tensor:
         if self.trunk is not None:
@@ -556,10 +555,13 @@ class CVAE(_ConditionalGenerator):
 
     def prior(self, x: Tensor) -> Distribution:
         """Prior p(z|x) for ``x`` of shape ``(B, *x_shape)``; batch shape ``(B,)``."""
-        x = self._check_x(x)
+        x = self._check_x(x, "prior")
         if self.prior_kind == "standard":
             return self.prior_net().expand((x.shape[0],))
-        return self.prior_head(self.prior_net(self._prior_features(x)))
+        return self._learned_prior(self.prior_net(self._prior_features(x)), x)
+
+    def _learned_prior(self, raw: Tensor, x: Tensor) -> Distribution:
+        return apply_head(self.prior_head, raw, "prior network", x=x)
 
     def recognize(self, x: Tensor, y: Tensor) -> Distribution:
         """Recognition q(z|x,y); batch shape ``(B,)``."""
@@ -569,7 +571,7 @@ class CVAE(_ConditionalGenerator):
                 "not exist; build it with recognition_net=True to train the CVAE bound or use "
                 "importance sampling"
             )
-        x, y = self._check_x(x), self._check_y(y)
+        x, y = self._check_x(x, "recognize"), self._check_y(y, "recognize")
         _check_pair(x, y, "CVAE")
         if (
             self.recognition_x is not None
@@ -578,21 +580,22 @@ class CVAE(_ConditionalGenerator):
         ):
             hx = self.recognition_x(x)
             hy = self.recognition_y(self.canvas.scatter(y.flatten(1)))
-            return self.posterior_head(self.recognition_net(hx, hy))
-        return self.posterior_head(self.recognition_net(x.flatten(1), y.flatten(1)))
+            raw = self.recognition_net(hx, hy)
+        else:
+            raw = self.recognition_net(x.flatten(1), y.flatten(1))
+        return apply_head(self.posterior_head, raw, "recognition network", x=x, y=y)
 
     def _generate(
-        self, features: Tensor, z: Tensor
+        self, features: Tensor, z: Tensor, x: Tensor
     ) -> tuple[Distribution, tuple[Distribution, ...]]:
-        if z.shape[-1] != self.latent_dim or z.shape[-2] != features.shape[0]:
+        if z.dim() < 2 or z.shape[-1] != self.latent_dim or z.shape[-2] != features.shape[0]:
             raise ValueError(
-                f"z must be (..., B={features.shape[0]}, latent_dim={self.latent_dim}), got "
-                f"{tuple(z.shape)}"
+                f"CVAE expects z of shape (..., B={features.shape[0]}, "
+                f"latent_dim={self.latent_dim}) for {features.shape[0]} inputs x, got "
+                f"{tuple(z.shape)}; draw z from prior(x) or recognize(x, y)"
             )
         h = self.generation_net(features, z)
-        if self.decoder is None:
-            return self._heads(h)
-        return self._heads(self.decoder(h))
+        return self._heads(h if self.decoder is None else self.decoder(h), x=x, z=z)
 
     def generate(self, x: Tensor, z: Tensor) -> Distribution:
         """Generation p(y|x,z) for ``x`` ``(B, *x_shape)`` and ``z`` ``(..., B, latent_dim)``.
@@ -600,7 +603,9 @@ class CVAE(_ConditionalGenerator):
         Returns:
             Distribution with batch shape ``(..., B)`` and event shape ``y_shape``.
         """
-        return self._generate(self._generation_features(self._check_x(x)), z)[0]
+        x = self._check_x(x, "generate")
+        z = check_tensor(z, "z", "CVAE.generate", self)
+        return self._generate(self._generation_features(x), z, x)[0]
 
     # -- training pass ----------------------------------------------------------------------------
     def forward(
@@ -637,13 +642,12 @@ class CVAE(_ConditionalGenerator):
     def _passes(
         self, x: Tensor, y: Tensor, latents: tuple[str, ...], num_samples: int
     ) -> list[CVAEOutput]:
-        x, y = self._check_x(x), self._check_y(y)
+        x, y = self._check_x(x, "forward"), self._check_y(y, "forward")
         _check_pair(x, y, "CVAE")
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        num_samples = check_count(num_samples, "num_samples", "CVAE.forward", minimum=1)
         features = self._generation_features(x)
         if self.trunk is not None and self.prior_kind == "learned":
-            p_z = self.prior_head(self.prior_net(features))  # the shared trunk runs once
+            p_z = self._learned_prior(self.prior_net(features), x)  # the shared trunk runs once
         else:
             p_z = self.prior(x)
         y_scales = self.coarse_targets(y)
@@ -651,7 +655,7 @@ class CVAE(_ConditionalGenerator):
         for latent in latents:
             q_z = self.recognize(x, y) if latent == "posterior" else None
             z = (q_z if q_z is not None else p_z).rsample((num_samples,))
-            p_y, coarse = self._generate(features, z)
+            p_y, coarse = self._generate(features, z, x)
             outs.append(
                 CVAEOutput(
                     p_z=p_z,
@@ -677,7 +681,8 @@ class CVAE(_ConditionalGenerator):
         Returns:
             ``(S, B, *y_shape)``.
         """
-        x = self._check_x(x)
+        x = self._check_x(x, "sample")
+        num_samples = check_count(num_samples, "num_samples", "CVAE.sample")
         z = self.prior(x).sample((num_samples,))
         p_y = self.generate(x, z)
         return p_y.mean if mean else p_y.sample()
@@ -685,7 +690,7 @@ class CVAE(_ConditionalGenerator):
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
         """Deterministic inference: the mean of p(y | x, z*) with z* = E[z|x]; ``(B, *y_shape)``."""
-        x = self._check_x(x)
+        x = self._check_x(x, "predict")
         return self.generate(x, self.prior(x).mean).mean
 
     @torch.no_grad()
@@ -793,33 +798,38 @@ class ConditionalBaseline(_ConditionalGenerator):
                 ),
             )
 
-    def _outputs(self, x: Tensor) -> tuple[Distribution, tuple[Distribution, ...]]:
-        x = _as_batch(x, self.x_shape, "x", "ConditionalBaseline")
+    def _outputs(
+        self, x: Tensor, where: str
+    ) -> tuple[Tensor, Distribution, tuple[Distribution, ...]]:
+        """Checked ``x``, p(y|x) and the coarse predictions."""
+        x = check_batch(x, self.x_shape, "x", f"ConditionalBaseline.{where}", self)
         h = self.net(x.flatten(1) if self.architecture == "mlp" else x)
-        return self._heads(h if self.decoder is None else self.decoder(h))
+        p_y, coarse = self._heads(h if self.decoder is None else self.decoder(h), x=x)
+        return x, p_y, coarse
 
     def predictive(self, x: Tensor) -> Distribution:
         """p(y|x) for ``x`` of shape ``(B, *x_shape)``; batch shape ``(B,)``."""
-        return self._outputs(x)[0]
+        return self._outputs(x, "predictive")[1]
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> BaselineOutput:
         """p(y|x), plus coarse predictions and their targets when multi-scale and ``y`` given."""
-        p_y, coarse = self._outputs(x)
+        x, p_y, coarse = self._outputs(x, "forward")
         if y is None or not coarse:
             return BaselineOutput(p_y=p_y)
-        y = _as_batch(y, self.y_shape, "y", "ConditionalBaseline")
+        y = check_batch(y, self.y_shape, "y", "ConditionalBaseline.forward", self)
         _check_pair(x, y, "ConditionalBaseline")
         return BaselineOutput(p_y=p_y, p_y_scales=coarse, y_scales=self.coarse_targets(y))
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
         """The network's prediction, the mean of p(y|x); ``(B, *y_shape)``."""
-        return self.predictive(x).mean
+        return self._outputs(x, "predict")[1].mean
 
     @torch.no_grad()
     def sample(self, x: Tensor, num_samples: int, *, mean: bool = True) -> Tensor:
         """``(S, B, *y_shape)``: the prediction repeated (``mean``) or draws from p(y|x)."""
-        p_y = self.predictive(x)
+        p_y = self._outputs(x, "sample")[1]
+        num_samples = check_count(num_samples, "num_samples", "ConditionalBaseline.sample")
         if mean:
             return p_y.mean.expand(num_samples, *p_y.mean.shape).clone()
         return p_y.sample((num_samples,))

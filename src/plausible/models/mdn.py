@@ -18,6 +18,7 @@ from plausible.distributions.mixture import (
     tempered,
     top_hypotheses,
 )
+from plausible.models._validation import apply_head, check_count, check_tensor
 from plausible.nn import MLP
 from plausible.nn.mlp import Activation
 from plausible.registry import MODELS
@@ -31,15 +32,16 @@ def _inverse_softplus(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
-def _check_x(x: Tensor, x_dim: int, who: str) -> Tensor:
-    if x.dim() == 1 and x_dim == 1:
-        return x.unsqueeze(-1)
-    if x.dim() < 2 or x.shape[-1] != x_dim:
+def _check_x(x: object, x_dim: int, where: str, module: nn.Module) -> Tensor:
+    t = check_tensor(x, "x", where, module)
+    if t.dim() == 1 and x_dim == 1:
+        return t.unsqueeze(-1)
+    if t.dim() < 2 or t.shape[-1] != x_dim:
         raise ValueError(
-            f"{who} expects inputs of shape (B, {x_dim}), got {tuple(x.shape)}; "
+            f"{where} expects inputs of shape (B, {x_dim}), got {tuple(t.shape)}; "
             "reshape the inputs or rebuild the model with the right x_dim"
         )
-    return x
+    return t
 
 
 @MODELS.register("mdn")
@@ -108,7 +110,13 @@ class MDN(nn.Module):
 
     def forward(self, x: Tensor) -> MixtureSameFamily:
         """``p(y | x)`` for ``x`` ``(B, x_dim)``: batch shape ``(B,)``, event shape ``(y_dim,)``."""
-        return self.head(self.backbone(_check_x(x, self.x_dim, "MDN")))
+        x = _check_x(x, self.x_dim, "MDN.forward", self)
+        params = self.backbone(x)
+        if params.numel() == 0:
+            # torch's argument check of Categorical cannot reshape an empty batch; with no
+            # examples there is nothing to check, so build one row and expand it to none.
+            return self.head(params.new_zeros(1, params.shape[-1])).expand(params.shape[:-1])
+        return apply_head(self.head, params, "backbone", x=x)
 
     @torch.no_grad()
     def sample(self, x: Tensor, num_samples: int = 1, *, temperature: float = 1.0) -> Tensor:
@@ -117,10 +125,11 @@ class MDN(nn.Module):
         Returns:
             ``(S, B, y_dim)``.
         """
+        num_samples = check_count(num_samples, "num_samples", "MDN.sample")
         p_y = self(x)
         if temperature != 1.0:
             p_y = tempered(p_y, temperature)
-        return p_y.sample((int(num_samples),))
+        return p_y.sample((num_samples,))
 
     @torch.no_grad()
     def mean(self, x: Tensor) -> Tensor:
@@ -199,7 +208,7 @@ class GaussianRegression(nn.Module):
 
     def forward(self, x: Tensor) -> Distribution:
         """``p(y | x) = N(f(x), diag(sigma^2))``, batch ``(B,)``, event ``(y_dim,)``."""
-        out = self.net(_check_x(x, self.x_dim, "GaussianRegression"))
+        out = self.net(_check_x(x, self.x_dim, "GaussianRegression.forward", self))
         if self.scale_model == "homoscedastic":
             loc = out
             scale = (F.softplus(self.raw_scale) + self.min_scale).expand_as(loc)
@@ -213,9 +222,10 @@ class GaussianRegression(nn.Module):
         """Draw ``y ~ p(y | x)``, scale times ``sqrt(temperature)``: ``(S, B, y_dim)``."""
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        num_samples = check_count(num_samples, "num_samples", "GaussianRegression.sample")
         p_y = self(x)
         base = p_y.base_dist  # type: ignore[attr-defined]
-        return Normal(base.loc, base.scale * temperature**0.5).sample((int(num_samples),))
+        return Normal(base.loc, base.scale * temperature**0.5).sample((num_samples,))
 
     @torch.no_grad()
     def mean(self, x: Tensor) -> Tensor:

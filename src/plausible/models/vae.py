@@ -14,6 +14,7 @@ from torch.distributions import Distribution
 
 from plausible.distributions import DiagonalGaussianHead, StandardNormalPrior, make_likelihood
 from plausible.distributions.heads import ScaleMode
+from plausible.models._validation import apply_head, check_batch, check_count, check_tensor
 from plausible.nn import MLP, ConvDecoder, ConvEncoder
 from plausible.nn.mlp import Activation
 from plausible.registry import MODELS
@@ -119,86 +120,24 @@ class VAE(nn.Module):
             )
         self.prior_net = StandardNormalPrior(self.latent_dim)
 
-    def _check_tensor(self, value: object, name: str, where: str) -> Tensor:
-        """A floating tensor with the parameters' dtype and device, or an error that says so."""
-        if not isinstance(value, Tensor):
-            raise TypeError(
-                f"VAE.{where} expects {name} as a torch.Tensor, got {type(value).__name__}; "
-                f"convert it with torch.as_tensor({name}, dtype=torch.float32)"
-            )
-        like = next(self.parameters())
-        if not value.is_floating_point():
-            hint = f" (8-bit images: {name}.float() / 255)" if value.dtype == torch.uint8 else ""
-            raise TypeError(
-                f"VAE.{where} expects a floating-point {name}, got dtype {value.dtype}; convert "
-                f"it with {name}.to({like.dtype}){hint}"
-            )
-        if value.dtype != like.dtype:
-            raise TypeError(
-                f"VAE.{where}: {name} has dtype {value.dtype} but the model's parameters are "
-                f"{like.dtype}; convert one of them ({name}.to({like.dtype}) or "
-                f"model.to({value.dtype}))"
-            )
-        if value.device != like.device:
-            raise ValueError(
-                f"VAE.{where}: {name} is on {value.device} but the model is on {like.device}; "
-                f"move it with {name}.to({str(like.device)!r})"
-            )
-        return value
-
     def _check_x(self, x: Tensor, where: str = "forward") -> Tensor:
-        x = self._check_tensor(x, "x", where)
-        if tuple(x.shape[1:]) != self.x_shape:
-            if x.dim() >= 2 and math.prod(x.shape[1:]) == math.prod(self.x_shape):
-                return x.reshape(x.shape[0], *self.x_shape)
-            shape = ", ".join(map(str, self.x_shape))
-            raise ValueError(f"VAE expects x of shape (B, {shape}), got {tuple(x.shape)}")
-        return x
-
-    @staticmethod
-    def _nonfinite_error(value: Tensor, name: str, net: str, err: ValueError) -> ValueError:
-        """Explain a distribution that refused its parameters: bad input, or overflow."""
-        bad = ~torch.isfinite(value)
-        if bool(bad.any()):
-            rows = bad.reshape(len(value), -1).any(1).nonzero() if value.dim() > 1 else None
-            first = f" (first in example {int(rows[0])})" if rows is not None else ""
-            return ValueError(
-                f"{name} holds {int(bad.sum())} NaN or infinite values{first}; clean the data "
-                "(drop those examples or replace the values) before passing it to the model"
-            )
-        largest = float(value.abs().max()) if value.numel() else 0.0
-        return ValueError(
-            f"the {net} produced non-finite parameters from a finite {name} (largest |{name}| = "
-            f"{largest:.3g}): values this large overflow {value.dtype}; rescale {name} (images to "
-            f"[0, 1], other data to unit scale). Torch said: {str(err).splitlines()[0][:200]}"
-        )
+        return check_batch(x, self.x_shape, "x", f"VAE.{where}", self)
 
     def encode(self, x: Tensor) -> Distribution:
         """Posterior q(z|x) for ``x`` of shape ``(B, *x_shape)``; batch shape ``(B,)``."""
         x = self._check_x(x, "encode")
         # Flat for the MLP, so that an empty batch (B = 0) needs no shape inference there.
         h = self.encoder(x.flatten(1) if isinstance(self.encoder, MLP) else x)
-        try:
-            return self.posterior_head(h)
-        except ValueError as err:  # torch.distributions refused NaN parameters
-            if bool(torch.isfinite(h).all()):
-                raise
-            raise self._nonfinite_error(x, "x", "encoder", err) from err
+        return apply_head(self.posterior_head, h, "encoder", x=x)
 
     def decode(self, z: Tensor) -> Distribution:
         """Likelihood p(x|z) for ``z`` of shape ``(..., latent_dim)``; batch shape ``(...)``."""
-        z = self._check_tensor(z, "z", "decode")
+        z = check_tensor(z, "z", "VAE.decode", self)
         if z.dim() < 1 or z.shape[-1] != self.latent_dim:
             raise ValueError(
                 f"z must have shape (..., latent_dim={self.latent_dim}), got {tuple(z.shape)}"
             )
-        h = self.decoder(z)
-        try:
-            return self.likelihood(h)
-        except ValueError as err:
-            if bool(torch.isfinite(h).all()):
-                raise
-            raise self._nonfinite_error(z, "z", "decoder", err) from err
+        return apply_head(self.likelihood, self.decoder(z), "decoder", z=z)
 
     def prior(self) -> Distribution:
         """Prior p(z) = N(0, I), batch shape ``()``."""
@@ -222,13 +161,7 @@ class VAE(nn.Module):
         Returns:
             ``(N, *x_shape)`` tensor.
         """
-        if (
-            isinstance(num_samples, bool)
-            or not isinstance(num_samples, int | numbers.Integral)
-            or (num_samples < 0)
-        ):
-            raise ValueError(f"num_samples must be an integer >= 0, got {num_samples!r}")
-        num_samples = int(num_samples)
+        num_samples = check_count(num_samples, "num_samples", "VAE.sample")
         z = self.prior().sample((num_samples,))
         p_x = self.decode(z)
         return p_x.mean if mean else p_x.sample()

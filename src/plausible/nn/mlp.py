@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -65,7 +66,7 @@ class MLP(nn.Sequential):
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         """Map ``(..., in_dim)`` (or ``(B, *shape)``, ``prod(shape) == in_dim``) to ``out_dim``."""
         if x.shape[-1] != self.in_dim:
-            if x.dim() >= 2 and x[0].numel() == self.in_dim:
+            if x.dim() >= 2 and math.prod(x.shape[1:]) == self.in_dim:
                 x = x.flatten(1)
             else:
                 raise ValueError(
