@@ -32,9 +32,9 @@ import torch
 
 from benchmarks.common import machine, peak_rss_mb, write_result
 from benchmarks.w1_vae import reference_epoch
+from plausible.checkpoint import read_json
 from plausible.data import binarize, load_dataset
 from plausible.metrics import importance_sampled_nll
-from plausible.checkpoint import read_json
 from plausible.models import VAE
 from plausible.reproduce import Sohn2015Settings
 from plausible.reproduce.sohn2015 import _steps_per_epoch, run_config
