@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from plausible.metrics.likelihood import Estimate, samples_per_chunk
+from plausible.metrics.likelihood import Estimate, rows_per_chunk, samples_per_chunk
 from plausible.objectives.cvae import cvae_loss
 from plausible.registry import METRICS
 
@@ -162,8 +162,13 @@ def conditional_nll_values(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     module: nn.Module = model  # type: ignore[assignment]
+    device = next(module.parameters()).device
     chunk = samples_per_chunk(
-        min(batch_size, len(x)), num_samples, _floats_per_sample(module, y), memory_budget_mb
+        min(batch_size, len(x)),
+        num_samples,
+        _floats_per_sample(module, y),
+        memory_budget_mb,
+        max_rows=rows_per_chunk(device),
     )
     values = []
     with _evaluating(module, seed) as device:

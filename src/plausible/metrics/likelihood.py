@@ -13,7 +13,27 @@ from torch import Tensor, nn
 from plausible.objectives.elbo import elbo
 from plausible.objectives.iwae import LatentVariableModel, log_importance_weights
 
-__all__ = ["Estimate", "importance_sampled_nll", "negative_elbo", "samples_per_chunk"]
+__all__ = [
+    "CPU_ROWS_PER_CHUNK",
+    "Estimate",
+    "importance_sampled_nll",
+    "negative_elbo",
+    "rows_per_chunk",
+    "samples_per_chunk",
+]
+
+#: Decoder rows (examples x samples) per call on a CPU. Measured on the W1 decoder with 2 threads:
+#: 500 to 1,000 rows decode ~160k samples/s, 14,000 rows (a 512 MiB budget at 100 images) 93k;
+#: larger chunks only push the element-wise passes over the outputs out of the CPU's caches.
+CPU_ROWS_PER_CHUNK = 1024
+
+
+def rows_per_chunk(device: torch.device) -> int | None:
+    """The cap on decoder rows per call that is fastest on ``device``; ``None``: no cap.
+
+    Accelerators run faster the larger each call, so there only the memory budget limits it.
+    """
+    return CPU_ROWS_PER_CHUNK if device.type == "cpu" else None
 
 
 @dataclass
@@ -47,7 +67,12 @@ class Estimate:
 
 
 def samples_per_chunk(
-    batch_size: int, num_samples: int, floats_per_sample: int, memory_budget_mb: float
+    batch_size: int,
+    num_samples: int,
+    floats_per_sample: int,
+    memory_budget_mb: float,
+    *,
+    max_rows: int | None = None,
 ) -> int:
     """Largest number of importance samples per chunk that keeps activations under the budget.
 
@@ -56,6 +81,8 @@ def samples_per_chunk(
         num_samples: K, the total number of samples wanted per example.
         floats_per_sample: Floats held per (sample, example) pair, e.g. decoder widths + output.
         memory_budget_mb: Budget in MiB for those activations.
+        max_rows: Also keep ``batch_size * chunk`` at or under this many rows (for speed, see
+            :func:`rows_per_chunk`), but never below one sample per chunk.
 
     Raises:
         ValueError: If even one sample per chunk exceeds the budget, naming the largest batch size
@@ -84,6 +111,8 @@ def samples_per_chunk(
             f"a memory budget of {memory_budget_mb} MiB cannot hold one sample for a batch of "
             f"{batch_size} ({floats_per_sample} floats each); {advice}"
         )
+    if max_rows is not None:
+        fit = min(fit, max(1, max_rows // batch_size))
     return min(fit, num_samples)
 
 
@@ -109,7 +138,8 @@ def importance_sampled_nll(
     ``log p(x) ~= logsumexp_k(log p(x, z_k) - log q(z_k|x)) - log K``, the K-sample IWAE bound,
     which approaches ``log p(x)`` from below as K grows. Batches of images and chunks of samples
     are processed together; chunks are combined with a running logsumexp so memory stays within
-    ``memory_budget_mb`` whatever K is.
+    ``memory_budget_mb`` whatever K is. On a CPU, chunks are also kept to about a thousand decoder
+    rows, which is faster there (see :data:`CPU_ROWS_PER_CHUNK`).
 
     Args:
         model: Latent-variable model with ``encode``, ``decode`` and ``prior``.
@@ -126,7 +156,13 @@ def importance_sampled_nll(
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     module: nn.Module = model  # type: ignore[assignment]
     device = next(module.parameters()).device
-    chunk = samples_per_chunk(batch_size, num_samples, _floats_per_sample(module), memory_budget_mb)
+    chunk = samples_per_chunk(
+        batch_size,
+        num_samples,
+        _floats_per_sample(module),
+        memory_budget_mb,
+        max_rows=rows_per_chunk(device),
+    )
     was_training = module.training
     module.eval()
     values = []
