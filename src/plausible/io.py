@@ -17,6 +17,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "describe_write_error",
+    "fsync_dir",
     "write_error",
 ]
 
@@ -46,9 +47,28 @@ def write_error(err: OSError, path: str | Path, note: str = "") -> OSError:
     return OSError(message) if err.errno is None else OSError(err.errno, message)
 
 
+def fsync_dir(path: str | Path) -> None:
+    """Flush ``path``'s directory entries to disk, so a rename inside it survives a power cut.
+
+    Without it, the renamed file's data is on disk but the new name may not be. Platforms that
+    cannot open a directory (Windows) are skipped: their renames are durable by other means.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory; the rename still happened
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+    """Open a temporary file beside ``path``; on success fsync it, rename it over ``path`` and
+    fsync the folder.
 
     On an exception (a full disk, an interrupt) the temporary file is removed and ``path`` keeps
     its previous content. An ``OSError`` is re-raised with the same ``errno`` and a message that
@@ -64,6 +84,8 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        tmp = None
+        fsync_dir(path.parent)
     except BaseException as err:
         if tmp is not None:
             with contextlib.suppress(OSError):

@@ -85,3 +85,46 @@ def test_train_and_sample_write_every_file_atomically(
     ]
     assert not not_atomic, f"written in place, not via temporary file + rename: {not_atomic}"
     assert not [p for p in files if p.name.endswith(".tmp")], "temporary files left behind"
+
+
+def test_every_rename_is_followed_by_an_fsync_of_its_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rename is durable only once its folder is on disk: a power cut must not undo it."""
+    import torch
+
+    from plausible.io import atomic_write_json
+    from plausible.training.checkpointing import write_checkpoint
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace, real_rename = os.fsync, os.replace, Path.rename
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            events.append(("fsync", os.path.realpath(f"/proc/self/fd/{fd}")))
+
+    def replace(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+        real_replace(src, dst, *args, **kwargs)
+        events.append(("rename", os.path.realpath(Path(dst).parent)))
+
+    def rename(self: Path, target):  # type: ignore[no-untyped-def]
+        result = real_rename(self, target)
+        events.append(("rename", os.path.realpath(Path(target).parent)))
+        return result
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to tell a folder's file descriptor from a file's")
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(Path, "rename", rename)
+    atomic_write_json(tmp_path / "summary.json", {"a": 1})
+    state = {"w": torch.zeros(2)}
+    for _ in range(2):  # the second write swaps the first checkpoint aside
+        write_checkpoint(tmp_path, model_state=state, trainer_state={"step": 1}, best_state=None)
+    renames = [i for i, (kind, _) in enumerate(events) if kind == "rename"]
+    assert len(renames) >= 4, events
+    # The last rename into each folder is followed by an fsync of that folder.
+    for folder in {events[i][1] for i in renames}:
+        last = max(i for i in renames if events[i][1] == folder)
+        assert ("fsync", folder) in events[last + 1 :], (folder, events)

@@ -22,7 +22,7 @@ from plausible.checkpoint import (
     read_json,
     save_state_dict,
 )
-from plausible.io import atomic_write_bytes, atomic_write_json, describe_write_error
+from plausible.io import atomic_write_bytes, atomic_write_json, describe_write_error, fsync_dir
 
 __all__ = [
     "capture_rng",
@@ -101,6 +101,7 @@ def write_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)
         tmp.rename(final)
+        fsync_dir(run_dir)  # the new name is on disk before the previous copy is removed
     except OSError as err:
         raise _write_error(run_dir, err) from err
     shutil.rmtree(old, ignore_errors=True)
