@@ -80,7 +80,7 @@ def test_compare_marks_the_better_run_of_each_row(fake_runs: list[Path], tmp_pat
     assert rows["disentanglement.mig"]["best"] == 1  # higher is better
     assert rows["quality.accuracy"]["best"] == 1  # closest to 50% is better
     md = (out / "compare.md").read_text()
-    assert "| nll.nll | **30 ± 0.5 (K=100)** | 40 ± 0.5 (K=100) | lower |" in md
+    assert "| nll.nll | **30.00 ± 0.50 (K=100)** | 40.00 ± 0.50 (K=100) | lower |" in md
     assert "| disentanglement.mig | 0.05 | **0.3** | higher |" in md
 
 

@@ -24,8 +24,12 @@ from plausible.viz import format_value, write_report
         (torch.tensor(2.0), "2"),
         ("a|b", "a\\|b"),
         ([0.123456, 2], "0.1235, 2"),
-        ({"mean": 86.34567, "stderr": 0.12345, "num_samples": 1000}, "86.35 ± 0.1235 (K=1000)"),
-        ({"mean": 1.0, "stderr": 0.5}, "1 ± 0.5"),
+        ({"mean": 86.34567, "stderr": 0.12345, "num_samples": 1000}, "86.35 ± 0.12 (K=1000)"),
+        ({"mean": 1.0, "stderr": 0.5}, "1.00 ± 0.50"),
+        ({"mean": 12.7401, "stderr": 0.0684}, "12.740 ± 0.068"),
+        ({"mean": 1456.3, "stderr": 23.1}, "1456 ± 23"),
+        ({"mean": 3.0, "stderr": float("nan")}, "3 ± nan"),
+        ({"mean": 3.0, "stderr": 0.0}, "3 ± 0"),
     ],
     ids=str,
 )
@@ -54,7 +58,7 @@ def test_write_report(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# MNIST VAE\n")
     assert "| test_elbo | -90.12 |" in text
-    assert "| nll | 86.35 ± 0.1235 (K=1000) |" in text
+    assert "| nll | 86.35 ± 0.12 (K=1000) |" in text
     assert "| active_units | 12 |" in text
     assert "| val.loss | 0.5 |" in text and "| val.kl | 21 |" in text
     assert "![Samples](figures/samples.png)" in text

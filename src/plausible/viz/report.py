@@ -11,7 +11,7 @@ from typing import Any
 
 from plausible.viz._common import PathLike, atomic_write_text, to_numpy
 
-__all__ = ["format_value", "write_report"]
+__all__ = ["format_estimate", "format_value", "write_report"]
 
 _ESTIMATE_KEYS = frozenset({"mean", "stderr"})
 
@@ -29,11 +29,24 @@ def _number(value: Any) -> str:
     return f"{value:.4g}"
 
 
+def format_estimate(mean: float, stderr: float) -> str:
+    """``"m ± s"`` with the standard error to two significant figures and the mean to as many
+    decimals, the usual way to quote a measurement (``23.00 ± 0.21``, ``12.740 ± 0.068``).
+
+    A standard error that is zero, not finite or absent falls back to four significant figures.
+    """
+    if not (math.isfinite(mean) and math.isfinite(stderr) and stderr > 0):
+        return f"{_number(mean)} ± {_number(stderr)}"
+    decimals = min(max(0, 1 - math.floor(math.log10(stderr))), 8)
+    return f"{mean:.{decimals}f} ± {stderr:.{decimals}f}"
+
+
 def format_value(value: Any) -> str:
     """Format one summary value for a markdown cell.
 
     Floats get 4 significant figures, integers stay exact, an estimate
-    ``{"mean": m, "stderr": s, "num_samples": k}`` becomes ``"m ± s (K=k)"``, other mappings
+    ``{"mean": m, "stderr": s, "num_samples": k}`` becomes ``"m ± s (K=k)"`` (see
+    :func:`format_estimate`), other mappings
     ``"a: 1, b: 2"``, sequences are comma-joined, ``None`` is an em dash, 0-d tensors and numpy
     scalars count as numbers. ``|`` is escaped so the table stays intact.
     """
@@ -45,7 +58,7 @@ def format_value(value: Any) -> str:
         text = _number(value)
     elif isinstance(value, Mapping):
         if set(value) >= _ESTIMATE_KEYS:
-            text = f"{format_value(value['mean'])} ± {format_value(value['stderr'])}"
+            text = format_estimate(float(value["mean"]), float(value["stderr"]))
             if "num_samples" in value:
                 text += f" (K={format_value(value['num_samples'])})"
         else:
