@@ -107,6 +107,8 @@ def test_every_recipe_trains_evaluates_and_reports(
         args += ["--set", item]
     result = _invoke(*args)
     assert result.exit_code == 0, result.output
+    # The headline estimates are printed, each with its standard error.
+    assert "test set: mean ± standard error" in result.output and " ± " in result.output
     run = tmp_path / "run"
     for name in ("config.json", "model.safetensors", "summary.json", "report.md", "metrics.jsonl"):
         assert (run / name).is_file(), name

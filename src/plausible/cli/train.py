@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -81,9 +82,38 @@ def train(
         path = train_run(config, run_dir, resume=resume, evaluate=not no_eval)
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports for everyone
+    if not no_eval:
+        _print_test_estimates(path)
     console.print(f"[bold green]done[/bold green]: run folder {path}")
     if not no_eval:
         console.print(f"report: {path / 'report.md'}   figures: {path / 'figures'}")
+
+
+def _print_test_estimates(run: Path) -> None:
+    """The test set's estimates as a small table; the report holds everything else."""
+    from rich.table import Table
+
+    from plausible.checkpoint import read_json
+    from plausible.viz import format_value
+
+    estimates = dict(_estimates(read_json(run / "summary.json").get("test", {})))
+    if not estimates:
+        return
+    table = Table(title="test set: mean ± standard error")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in estimates.items():
+        table.add_row(name, format_value(value))
+    console.print(table)
+
+
+def _estimates(section: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(dotted name, estimate)`` for every mean-with-standard-error in nested summary sections."""
+    for key, value in section.items():
+        if isinstance(value, dict) and {"mean", "stderr"} <= set(value):
+            yield prefix + key, value
+        elif isinstance(value, dict):
+            yield from _estimates(value, f"{prefix}{key}.")
 
 
 def _launch_torchrun(devices: int) -> int:
