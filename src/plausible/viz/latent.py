@@ -164,13 +164,15 @@ def latent_traversal(
         image_shape: ``(C, H, W)`` for models with flat ``x_shape`` that is not a square image.
 
     Returns:
-        ``path`` as a ``Path``.
+        ``path`` as a ``Path``. With ``x``, rows of latents whose posterior mean varies by less
+        than 0.01 over ``x`` (inactive units, Burda et al. 2016) are labelled "inactive".
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     shape = _image_shape(model, image_shape)
     latent_dim = int(model.latent_dim)
     with _evaluating(model) as (device, dtype):
+        spread = None  # variance of E[z_d|x] over x: Burda et al.'s activity, inactive < 0.01
         if x is None:
             base = torch.zeros(latent_dim, device=device, dtype=dtype)
             order = np.arange(latent_dim)
@@ -198,7 +200,10 @@ def latent_traversal(
         row_gaps=[1] * (len(dims) - 1),
         col_gaps=[1] * (num_steps - 1),
         title=title,
-        row_labels=[f"z{d}" for d in dims],
+        row_labels=[
+            f"z{d}" + (" (inactive)" if spread is not None and spread[d] < 0.01 else "")
+            for d in dims
+        ],
         column_labels=column_labels,
         xlabel=xlabel,
     )
