@@ -40,6 +40,7 @@ def sample(
     import torch
 
     from plausible.io import atomic_open
+    from plausible.models.vae import samples_that_fit
     from plausible.runs import load_run
 
     if n < 1:
@@ -59,23 +60,19 @@ def sample(
                 f"model {loaded.config['model']['name']!r} predicts from an input, so it has no "
                 "unconditional samples; use `plausible explore` or model.sample(x, n) in Python"
             )
-        sample_mb = math.prod(getattr(loaded.model, "x_shape", (1,))) * 4 / 2**20
-        if n * sample_mb > memory_mb:
+        x_shape = getattr(loaded.model, "x_shape", (1,))
+        fits = samples_that_fit(x_shape, memory_mb)
+        if n > fits:
             raise ValueError(
-                f"{n} samples need {n * sample_mb:.0f} MiB, over the --memory-mb budget of "
-                f"{memory_mb:g} MiB; ask for at most -n {int(memory_mb // sample_mb)} or raise "
+                f"{n} samples need {n * math.prod(x_shape) * 4 / 2**20:.0f} MiB, over the "
+                f"--memory-mb budget of {memory_mb:g} MiB; ask for at most -n {fits} or raise "
                 "--memory-mb"
             )
         if out.suffix == ".png" and n > 10_000:
             raise ValueError(f"a grid of {n} images is unreadable; use -n 10000 or less, or .npy")
         torch.manual_seed(seed)
-        # Decoded in chunks so the decoder's activations stay small whatever n is.
-        samples = torch.cat(
-            [
-                loaded.model.sample(min(1024, n - i), mean=not draw).cpu()  # type: ignore[operator]
-                for i in range(0, n, 1024)
-            ]
-        )
+        # Decoded in chunks by the model, so its activations stay small whatever n is.
+        samples = loaded.model.sample(n, mean=not draw).cpu()  # type: ignore[operator]
         if out.suffix == ".npy":
             with atomic_open(out, "wb") as f:
                 np.save(f, samples.numpy())

@@ -19,7 +19,22 @@ from plausible.nn import MLP, ConvDecoder, ConvEncoder
 from plausible.nn.mlp import Activation
 from plausible.registry import MODELS
 
-__all__ = ["VAE", "VAEOutput"]
+__all__ = ["VAE", "VAEOutput", "samples_that_fit"]
+
+
+def samples_that_fit(
+    x_shape: Sequence[int], memory_budget_mb: float, bytes_per_value: int = 4
+) -> int:
+    """How many samples of shape ``x_shape`` fit in ``memory_budget_mb`` MiB (at least 0).
+
+    Raises:
+        ValueError: If the budget is not a positive number.
+    """
+    if not memory_budget_mb > 0:  # also refuses NaN
+        raise ValueError(
+            f"the memory budget must be a positive number of MiB, not {memory_budget_mb}"
+        )
+    return int(memory_budget_mb * 2**20 // (math.prod(x_shape) * bytes_per_value))
 
 
 @dataclass
@@ -151,20 +166,47 @@ class VAE(nn.Module):
         return VAEOutput(q_z=q_z, p_z=self.prior(), z=z, p_x=self.decode(z))
 
     @torch.no_grad()
-    def sample(self, num_samples: int, *, mean: bool = True) -> Tensor:
-        """Draw ``z ~ p(z)`` and decode.
+    def sample(
+        self,
+        num_samples: int,
+        *,
+        mean: bool = True,
+        memory_budget_mb: float | None = None,
+        chunk_size: int = 1024,
+    ) -> Tensor:
+        """Draw ``z ~ p(z)`` and decode, ``chunk_size`` samples at a time.
 
         Args:
             num_samples: Number of samples N.
             mean: Return the mean of p(x|z) (what is usually shown) rather than a draw from it.
+            memory_budget_mb: Refuse a request whose N samples alone would take more than this
+                many MiB (``None``: no limit). Decoding in chunks keeps everything else small.
+            chunk_size: Samples decoded together.
 
         Returns:
             ``(N, *x_shape)`` tensor.
+
+        Raises:
+            ValueError: Over the budget; the message names the largest N that fits.
         """
         num_samples = check_count(num_samples, "num_samples", "VAE.sample")
-        z = self.prior().sample((num_samples,))
-        p_x = self.decode(z)
-        return p_x.mean if mean else p_x.sample()
+        chunk_size = check_count(chunk_size, "chunk_size", "VAE.sample", minimum=1)
+        like = next(self.parameters())
+        if memory_budget_mb is not None:
+            fits = samples_that_fit(self.x_shape, memory_budget_mb, like.element_size())
+            if num_samples > fits:
+                needed = num_samples * math.prod(self.x_shape) * like.element_size() / 2**20
+                raise ValueError(
+                    f"VAE.sample: {num_samples} samples of shape {self.x_shape} need "
+                    f"{needed:.0f} MiB, over the budget of {memory_budget_mb:g} MiB; ask for at "
+                    f"most {fits} or raise the budget"
+                )
+        out = torch.empty((num_samples, *self.x_shape), dtype=like.dtype, device=like.device)
+        for start in range(0, num_samples, chunk_size):
+            z = self.prior().sample((min(chunk_size, num_samples - start),))
+            p_x = self.decode(z)
+            out[start : start + len(z)] = p_x.mean if mean else p_x.sample()
+        return out
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
