@@ -17,7 +17,7 @@ def test_sample_decodes_in_chunks_and_refuses_what_the_budget_cannot_hold() -> N
     assert torch.equal(chunked, whole)  # chunks draw z in order: one stream, any chunk size
     # 1 MiB holds 2**20 / (16 values * 4 bytes) = 16384 samples of 4 x 4 float32.
     assert model.sample(16384, memory_budget_mb=1.0).shape == (16384, 1, 4, 4)
-    with pytest.raises(ValueError, match=r"17000 samples .* need 1 MiB.*at most 16384"):
-        model.sample(17000, memory_budget_mb=1.0)
+    with pytest.raises(ValueError, match=r"16385 samples .* need 1 MiB.*at most 16384"):
+        model.sample(16385, memory_budget_mb=1.0)
     with pytest.raises(ValueError, match="positive number of MiB"):
         model.sample(1, memory_budget_mb=0.0)
