@@ -87,13 +87,14 @@ def all_reduce_sum(values: Tensor, ctx: DistributedContext) -> Tensor:
     return values
 
 
-def all_true(flag: Tensor, ctx: DistributedContext) -> Tensor:
-    """Whether ``flag`` holds on every process; all processes must skip a bad batch together."""
+def all_true(flags: Tensor, ctx: DistributedContext) -> Tensor:
+    """Element-wise, whether each of ``flags`` holds on every process (any shape, one
+    all-reduce); all processes must skip a bad batch together."""
     if not ctx.enabled:
-        return flag
-    value = flag.to(torch.int32).reshape(1)
+        return flags
+    value = flags.to(torch.int32).reshape(-1)
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return value[0].bool()
+    return value.reshape(flags.shape).bool()
 
 
 def average_gradients(module: nn.Module, ctx: DistributedContext) -> None:

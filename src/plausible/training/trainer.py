@@ -261,9 +261,6 @@ class Trainer:
         for batch in batcher.epoch_batches(self.epoch, start=self.batch_in_epoch):
             out = self.training_step(batch)
             loss = out.loss.mean()
-            if not self._guard(all_true(torch.isfinite(loss), self.dist), out, what="loss"):
-                self.batch_in_epoch += 1
-                continue
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             average_gradients(self.model, self.dist)
@@ -271,12 +268,18 @@ class Trainer:
             # Only the norm is needed to spot a non-finite gradient; scaling by it is skipped
             # unless clipping is on (it is a full extra pass over the gradients).
             grad_norm = torch.nn.utils.get_total_norm(grads)
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grads_with_norm_(grads, cfg.grad_clip, grad_norm)
-            if not self._guard(torch.isfinite(grad_norm), out, what="gradient"):
+            # The NaN guard's two verdicts are read together: one wait for the device per step
+            # (and, with several processes, one all-reduce so that all skip a bad batch alike).
+            # A non-finite loss costs a wasted backward pass, on that batch only.
+            finite = torch.stack([torch.isfinite(loss), torch.isfinite(grad_norm)])
+            loss_ok, grad_ok = all_true(finite, self.dist).tolist()
+            if not (loss_ok and grad_ok):
+                self._reject(out, what="loss" if not loss_ok else "gradient")
                 self.optimizer.zero_grad(set_to_none=True)
                 self.batch_in_epoch += 1
                 continue
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grads_with_norm_(grads, cfg.grad_clip, grad_norm)
             self.optimizer.step()
             self.nonfinite_streak = 0
             if cfg.lr_schedule == "cosine":
@@ -306,10 +309,8 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(self)
 
-    def _guard(self, finite: Tensor, out: ObjectiveOutput, *, what: str) -> bool:
-        """NaN guard: skip a bad batch, name the bad term, stop after too many in a row."""
-        if bool(finite):
-            return True
+    def _reject(self, out: ObjectiveOutput, *, what: str) -> None:
+        """NaN guard for a skipped batch: name the bad term, stop after too many in a row."""
         self.nonfinite_streak += 1
         terms = ", ".join(_nonfinite_terms(out)) if what == "loss" else "gradient"
         message = (
@@ -334,7 +335,6 @@ class Trainer:
                 "for NaN/inf values; the last good checkpoint was kept."
             )
         log.warning("%s; batch skipped", message)
-        return False
 
     def _log_train(self, sums: dict[str, Tensor], count: int, tb: Any) -> None:
         row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "train"}
