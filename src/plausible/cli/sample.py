@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +39,7 @@ def sample(
     import torch
 
     from plausible.io import atomic_open
-    from plausible.models.vae import samples_that_fit
+    from plausible.models.vae import check_sample_budget
     from plausible.runs import load_run
 
     if n < 1:
@@ -61,13 +60,7 @@ def sample(
                 "unconditional samples; use `plausible explore` or model.sample(x, n) in Python"
             )
         x_shape = getattr(loaded.model, "x_shape", (1,))
-        fits = samples_that_fit(x_shape, memory_mb)
-        if n > fits:
-            raise ValueError(
-                f"{n} samples need {n * math.prod(x_shape) * 4 / 2**20:.0f} MiB, over the "
-                f"--memory-mb budget of {memory_mb:g} MiB; ask for at most -n {fits} or raise "
-                "--memory-mb"
-            )
+        check_sample_budget(n, x_shape, memory_mb, count_name="-n ", budget_name="--memory-mb")
         if out.suffix == ".png" and n > 10_000:
             raise ValueError(f"a grid of {n} images is unreadable; use -n 10000 or less, or .npy")
         torch.manual_seed(seed)

@@ -162,16 +162,15 @@ def conditional_nll_values(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     module: nn.Module = model  # type: ignore[assignment]
-    device = next(module.parameters()).device
-    chunk = samples_per_chunk(
-        min(batch_size, len(x)),
-        num_samples,
-        _floats_per_sample(module, y),
-        memory_budget_mb,
-        max_rows=rows_per_chunk(device),
-    )
     values = []
     with _evaluating(module, seed) as device:
+        chunk = samples_per_chunk(
+            min(batch_size, len(x)),
+            num_samples,
+            _floats_per_sample(module, y),
+            memory_budget_mb,
+            max_rows=rows_per_chunk(device),
+        )
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)

@@ -7,7 +7,10 @@ from torch import Tensor, nn
 
 from plausible.distributions.kl import kl_per_dimension
 
-__all__ = ["active_units", "kl_per_latent_dimension", "posterior_means"]
+__all__ = ["ACTIVE_UNIT_THRESHOLD", "active_units", "kl_per_latent_dimension", "posterior_means"]
+
+#: Burda et al. (2016): a unit is active when its posterior mean varies by more than this.
+ACTIVE_UNIT_THRESHOLD = 0.01
 
 
 @torch.no_grad()
@@ -46,7 +49,7 @@ def kl_per_latent_dimension(model: nn.Module, x: Tensor, *, batch_size: int = 10
     return (total / len(x)).float()
 
 
-def active_units(means: Tensor, *, threshold: float = 0.01) -> tuple[int, Tensor]:
+def active_units(means: Tensor, *, threshold: float = ACTIVE_UNIT_THRESHOLD) -> tuple[int, Tensor]:
     """Count dimensions whose posterior mean varies across the data.
 
     A unit u is active when ``Cov_x(E_q[u|x]) > threshold`` (Burda et al., 2016, with 0.01).

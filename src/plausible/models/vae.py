@@ -19,22 +19,45 @@ from plausible.nn import MLP, ConvDecoder, ConvEncoder
 from plausible.nn.mlp import Activation
 from plausible.registry import MODELS
 
-__all__ = ["VAE", "VAEOutput", "samples_that_fit"]
+__all__ = ["VAE", "VAEOutput", "check_sample_budget"]
 
 
-def samples_that_fit(
-    x_shape: Sequence[int], memory_budget_mb: float, bytes_per_value: int = 4
-) -> int:
-    """How many samples of shape ``x_shape`` fit in ``memory_budget_mb`` MiB (at least 0).
+def check_sample_budget(
+    num_samples: int,
+    x_shape: Sequence[int],
+    memory_budget_mb: float,
+    *,
+    bytes_per_value: int = 4,
+    count_name: str = "",
+    budget_name: str = "memory_budget_mb",
+) -> None:
+    """Refuse ``num_samples`` samples of shape ``x_shape`` that would not fit the budget.
+
+    Args:
+        num_samples: The samples asked for.
+        x_shape: Shape of one sample.
+        memory_budget_mb: Budget in MiB for the samples themselves.
+        bytes_per_value: Size of one value (4 for float32).
+        count_name: How the caller spells the count in the advice, e.g. ``"-n "``.
+        budget_name: How the caller spells the budget, e.g. ``"--memory-mb"``.
 
     Raises:
-        ValueError: If the budget is not a positive number.
+        ValueError: The budget is not a positive number, or the samples need more; the message
+            names the largest count that fits.
     """
     if not memory_budget_mb > 0:  # also refuses NaN
         raise ValueError(
             f"the memory budget must be a positive number of MiB, not {memory_budget_mb}"
         )
-    return int(memory_budget_mb * 2**20 // (math.prod(x_shape) * bytes_per_value))
+    per_sample = math.prod(x_shape) * bytes_per_value
+    fits = int(memory_budget_mb * 2**20 // per_sample)
+    if num_samples > fits:
+        raise ValueError(
+            f"{num_samples} samples of shape {tuple(x_shape)} need "
+            f"{num_samples * per_sample / 2**20:.0f} MiB, over the {budget_name} budget of "
+            f"{memory_budget_mb:g} MiB; ask for at most {count_name}{fits} or raise "
+            f"{budget_name}"
+        )
 
 
 @dataclass
@@ -193,14 +216,12 @@ class VAE(nn.Module):
         chunk_size = check_count(chunk_size, "chunk_size", "VAE.sample", minimum=1)
         like = next(self.parameters())
         if memory_budget_mb is not None:
-            fits = samples_that_fit(self.x_shape, memory_budget_mb, like.element_size())
-            if num_samples > fits:
-                needed = num_samples * math.prod(self.x_shape) * like.element_size() / 2**20
-                raise ValueError(
-                    f"VAE.sample: {num_samples} samples of shape {self.x_shape} need "
-                    f"{needed:.0f} MiB, over the budget of {memory_budget_mb:g} MiB; ask for at "
-                    f"most {fits} or raise the budget"
-                )
+            check_sample_budget(
+                num_samples,
+                self.x_shape,
+                memory_budget_mb,
+                bytes_per_value=like.element_size(),
+            )
         out = torch.empty((num_samples, *self.x_shape), dtype=like.dtype, device=like.device)
         for start in range(0, num_samples, chunk_size):
             z = self.prior().sample((min(chunk_size, num_samples - start),))

@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 from torch import Tensor, nn
 from torch.distributions import Distribution, Normal
 
+from plausible.metrics.latent import ACTIVE_UNIT_THRESHOLD, active_units
 from plausible.viz._common import (
     ArrayLike,
     PathLike,
@@ -164,22 +165,22 @@ def latent_traversal(
         image_shape: ``(C, H, W)`` for models with flat ``x_shape`` that is not a square image.
 
     Returns:
-        ``path`` as a ``Path``. With ``x``, rows of latents whose posterior mean varies by less
-        than 0.01 over ``x`` (inactive units, Burda et al. 2016) are labelled "inactive".
+        ``path`` as a ``Path``. With ``x``, rows of latents that are inactive over ``x`` (as
+        :func:`plausible.metrics.latent.active_units` counts them) are labelled "inactive".
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     shape = _image_shape(model, image_shape)
     latent_dim = int(model.latent_dim)
     with _evaluating(model) as (device, dtype):
-        spread = None  # variance of E[z_d|x] over x: Burda et al.'s activity, inactive < 0.01
+        spread = None  # variance of E[z_d|x] over x: Burda et al.'s activity of each unit
         if x is None:
             base = torch.zeros(latent_dim, device=device, dtype=dtype)
             order = np.arange(latent_dim)
         else:
             means = _posterior_means(model, x, device, dtype, batch_size=1024)
             base = means[0]
-            spread = to_numpy(means.var(dim=0, unbiased=False)) if len(means) > 1 else None
+            spread = to_numpy(active_units(means)[1]) if len(means) > 1 else None
             order = np.arange(latent_dim) if spread is None else np.argsort(-spread, kind="stable")
         if dims is None:
             dims = [int(d) for d in order[:_MAX_TRAVERSAL_ROWS]]
@@ -201,7 +202,8 @@ def latent_traversal(
         col_gaps=[1] * (num_steps - 1),
         title=title,
         row_labels=[
-            f"z{d}" + (" (inactive)" if spread is not None and spread[d] < 0.01 else "")
+            f"z{d}"
+            + (" (inactive)" if spread is not None and spread[d] <= ACTIVE_UNIT_THRESHOLD else "")
             for d in dims
         ],
         column_labels=column_labels,
