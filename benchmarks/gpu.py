@@ -25,6 +25,7 @@ import logging
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from plausible.data import binarize, load_dataset
 from plausible.metrics import importance_sampled_nll
 from plausible.models import VAE
 from plausible.reproduce import Sohn2015Settings
-from plausible.reproduce.sohn2015 import _steps_per_epoch, run_config
+from plausible.reproduce.sohn2015 import run_config, training_steps_per_epoch
 from plausible.runs import train_run
 from plausible.training import ConfiguredObjective, Trainer, TrainerConfig
 
@@ -94,6 +95,36 @@ def train_variant(
     }
 
 
+def host_syncs(train: torch.Tensor, seed: int, steps: int = 200) -> dict[str, Any] | None:
+    """How often the trainer's steps make the host wait for the GPU (None on a CPU).
+
+    CUDA's sync debug mode warns at every synchronising call; the steps between training rows
+    should make none (``log_every`` = 50 here, so at most 4 rows in 200 steps).
+    """
+    if train.device.type != "cuda":
+        return None
+    config = TrainerConfig(
+        epochs=1,
+        batch_size=128,
+        seed=seed,
+        device=str(train.device),
+        progress=False,
+        tensorboard="off",
+        log_every=50,
+    )
+    trainer = Trainer(build(seed), ConfiguredObjective("elbo"), config)
+    subset = train[: 128 * steps]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            trainer.fit({"x": subset})
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    return {"steps": trainer.step, "training_rows": trainer.step // 50, "host_syncs": len(syncs)}
+
+
 def train_reference(train: torch.Tensor, epochs: int, seed: int) -> tuple[VAE, dict[str, Any]]:
     """The plain PyTorch loop of W1 on the device (fp32, eager, Adam's default kernel)."""
     model = build(seed).to(train.device)
@@ -123,7 +154,7 @@ def w2_runs(
         samples=100,
         eval_examples=0,
     )
-    steps = _steps_per_epoch(settings, settings.resolved_budget())
+    steps = training_steps_per_epoch(settings, settings.resolved_budget())
     jobs = [("cvae", precision, compile_) for precision, compile_ in variants]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
@@ -211,6 +242,8 @@ def main() -> None:
         result["peak_rss_mb"] = peak_rss_mb()
         logging.info("wrote %s", write_result(name, result))
 
+    result["host_syncs_in_200_steps"] = host_syncs(train, args.seed)
+    logging.info("host syncs while training: %s", result["host_syncs_in_200_steps"])
     trainer_runs: list[dict[str, Any]] = result["trainer"]
     fp32_model = None
     for precision, compile_ in variants:

@@ -65,11 +65,12 @@ class _Inject:
 def test_a_non_finite_loss_is_skipped_and_reported_with_term_step_and_batch(
     tmp_path, caplog, term: str, value: float
 ) -> None:
-    # Training call 6 is epoch 1, batch 1; the 5 calls before it made 5 steps.
+    # Training call 6 is step 5: epoch 1, batch 1.
     trainer = Trainer(_model(), _Inject({6}, term, value), _config(), run_dir=tmp_path)
     with caplog.at_level(logging.WARNING):
         trainer.fit(_data())
-    assert trainer.step == 2 * STEPS_PER_EPOCH - 1, "training goes on after one bad batch"
+    assert trainer.step == 2 * STEPS_PER_EPOCH, "training goes on after one bad batch"
+    assert trainer.skipped_batches == 1
     (row,) = [r for r in trainer.log.records if r["split"] == "nonfinite"]
     assert (row["step"], row["epoch"], row["batch"], row["terms"]) == (5, 1, 1, term)
     assert f"non-finite loss at step 5 (epoch 1, batch 1); non-finite: {term}" in caplog.text
@@ -79,19 +80,35 @@ def test_a_non_finite_loss_is_skipped_and_reported_with_term_step_and_batch(
 def test_too_many_non_finite_losses_stop_with_a_report_and_keep_the_last_good_checkpoint(
     tmp_path,
 ) -> None:
+    after_good_steps = {}
+
+    class Snapshot:
+        def on_step_end(self, trainer, out) -> None:  # type: ignore[no-untyped-def]
+            if trainer.step == 2:
+                after_good_steps.update(
+                    {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+                )
+
+        def on_epoch_end(self, trainer) -> None:  # type: ignore[no-untyped-def]
+            pass
+
     trainer = Trainer(
         _model(),
         _Inject(set(range(3, 100)), "kl", math.nan),
         _config(max_nonfinite=3, checkpoint_every=1),
         run_dir=tmp_path,
+        callbacks=[Snapshot()],
     )
     with pytest.raises(NonFiniteLossError) as info:
         trainer.fit(_data())
     message = str(info.value)
-    assert "non-finite loss at step 2 (epoch 1, batch 0); non-finite: kl" in message, message
+    # Steps 2, 3 and 4 (epoch 0 batches 2 and 3, epoch 1 batch 0) were bad.
+    assert "non-finite loss at step 4 (epoch 1, batch 0); non-finite: kl" in message, message
     assert "3 batches in a row" in message and "grad_clip" in message
-    _, state, _ = read_checkpoint(find_checkpoint(tmp_path))
-    assert state["step"] == 2  # the two good steps
+    weights, state, _ = read_checkpoint(find_checkpoint(tmp_path))
+    assert state["skipped_batches"] == 3
+    for name, value in after_good_steps.items():  # the weights of the two good steps
+        assert torch.equal(weights[name], value), name
 
 
 def test_a_non_finite_gradient_is_skipped_without_touching_the_weights(tmp_path, caplog) -> None:
@@ -122,7 +139,7 @@ def test_a_non_finite_gradient_is_skipped_without_touching_the_weights(tmp_path,
     with caplog.at_level(logging.WARNING):
         trainer.fit(_data())
     assert "non-finite gradient at step 2 (epoch 0, batch 2)" in caplog.text
-    assert trainer.step == STEPS_PER_EPOCH - 1
+    assert (trainer.step, trainer.skipped_batches) == (STEPS_PER_EPOCH, 1)
     (row,) = [r for r in trainer.log.records if r["split"] == "nonfinite"]
     assert (row["what"], row["step"], row["batch"]) == ("gradient", 2, 2)
     assert all(torch.isfinite(w).all() for w in snapshots)
@@ -135,7 +152,7 @@ def test_persistent_non_finite_gradients_stop_training(tmp_path) -> None:
         model, ConfiguredObjective("elbo"), _config(max_nonfinite=2), run_dir=tmp_path
     )
     with pytest.raises(
-        NonFiniteLossError, match=r"non-finite gradient at step 0 \(epoch 0, batch 1\)"
+        NonFiniteLossError, match=r"non-finite gradient at step 1 \(epoch 0, batch 1\)"
     ):
         trainer.fit(_data())
 

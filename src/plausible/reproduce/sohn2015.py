@@ -33,6 +33,7 @@ __all__ = [
     "format_table",
     "reproduce_sohn2015",
     "run_config",
+    "training_steps_per_epoch",
 ]
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,11 @@ def run_config(
     }
 
 
-def _steps_per_epoch(settings: Sohn2015Settings, budget: Budget) -> int:
-    """Optimiser steps per epoch, from the size of the training split that will be used."""
+def training_steps_per_epoch(settings: Sohn2015Settings, budget: Budget) -> int:
+    """Training steps (batches) per epoch, from the size of the training split that will be used.
+
+    Reads the training set's length, so the dataset must be on disk.
+    """
     from plausible.data import load_dataset, train_val_split
 
     n = len(load_dataset(settings.dataset, "train", data_dir=settings.data_dir))
@@ -403,7 +407,7 @@ def reproduce_sohn2015(
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     tic = time.perf_counter()
-    steps_per_epoch = _steps_per_epoch(settings, budget)
+    steps_per_epoch = training_steps_per_epoch(settings, budget)
     results: dict[str, Any] = {
         "experiment": "Sohn, Lee and Yan (2015), quadrant imputation (Table 1)",
         "protocol": {

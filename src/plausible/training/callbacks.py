@@ -12,8 +12,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
-
 if TYPE_CHECKING:
     from plausible.objectives.output import ObjectiveOutput
     from plausible.training.trainer import Trainer
@@ -179,7 +177,6 @@ class ProgressBar:
             self._task = self._progress.add_task(
                 "train", total=total, completed=completed, epoch=0, loss="-"
             )
-        self._count = 0
 
     def __enter__(self) -> ProgressBar:
         if self._progress is not None:
@@ -190,15 +187,19 @@ class ProgressBar:
         if self._progress is not None:
             self._progress.__exit__(*exc)
 
-    def advance(self, epoch: int, loss: Tensor) -> None:
-        if self._progress is None:
-            return
-        self._count += 1
-        # Reading the loss synchronises with the device, so refresh the text only now and then.
-        fields: dict[str, Any] = {"epoch": epoch + 1}
-        if self._count % 20 == 1:
-            fields["loss"] = f"{float(loss):.3f}"
-        self._progress.update(self._task, advance=1, **fields)
+    def advance(self, epoch: int) -> None:
+        """One step done in ``epoch`` (0-based)."""
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, epoch=epoch + 1)
+
+    def show_loss(self, loss: float) -> None:
+        """Show the mean loss of the latest training row.
+
+        The bar never reads the loss tensor of a step itself: that would make the host wait for
+        the device.
+        """
+        if self._progress is not None:
+            self._progress.update(self._task, loss=f"{loss:.3f}")
 
 
 def open_tensorboard(run_dir: Path | None, mode: str) -> Any:

@@ -8,13 +8,15 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from plausible.data.batching import TensorBatcher
 from plausible.objectives.output import ObjectiveOutput
@@ -68,9 +70,35 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _nonfinite_terms(out: ObjectiveOutput) -> list[str]:
-    names = [k for k, v in out.terms.items() if not torch.isfinite(v).all()]
-    return names or ["loss"]
+@dataclass
+class _PendingVerdict:
+    """A step whose NaN-guard verdict is still on the device, with what is needed to report it."""
+
+    finite: Tensor  # (2,) bool: the loss is finite, the gradient norm is finite (on all processes)
+    terms: dict[str, Tensor]  # the step's loss terms, detached, to name the bad ones
+    examples: int
+    step: int
+    epoch: int
+    batch: int
+
+    def bad_terms(self) -> list[str]:
+        names = [k for k, v in self.terms.items() if not torch.isfinite(v).all()]
+        return names or ["loss"]
+
+
+@contextmanager
+def _unchecked_distributions() -> Iterator[None]:
+    """Skip torch.distributions' argument checks while the objective runs.
+
+    Each check is a wait for the device. In training they add nothing: the batcher checked the
+    data for NaN once, and the NaN guard catches a non-finite parameter as a non-finite loss.
+    """
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(previous)
 
 
 class Trainer:
@@ -116,6 +144,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.callbacks = list(callbacks)
         self.optimizer, self.scheduler = self.configure_optimizers()
+        # Fused Adam can skip a bad batch's update on the device (its found_inf input), so the
+        # host need not read the NaN guard's verdict before stepping.
+        self._skip_on_device = bool(self.optimizer.defaults.get("fused"))
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -124,10 +155,14 @@ class Trainer:
         self.best_state: dict[str, Tensor] | None = None
         self.bad_epochs = 0
         self.nonfinite_streak = 0
+        self.skipped_batches = 0  # batches the NaN guard kept from the weights, in all
         self.epoch_times: list[float] = []
         self.should_stop = False
         # Sums over the steps since the last training row: checkpointed, so resumed rows are exact.
-        self._window: tuple[dict[str, Tensor], int] = ({}, 0)
+        self._window_sums: dict[str, Tensor] = {}
+        self._window_count = 0
+        # NaN-guard verdicts not read yet; they are read with the next training row or checkpoint.
+        self._pending: list[_PendingVerdict] = []
         # Only rank 0 writes files; the other ranks keep their rows in memory.
         self.is_main = self.dist.is_main
         self.log = MetricsLog(
@@ -163,13 +198,13 @@ class Trainer:
 
     def training_step(self, batch: dict[str, Tensor]) -> ObjectiveOutput:
         """Objective on one training batch at the current step's schedule values."""
-        with self._autocast():
+        with self._autocast(), _unchecked_distributions():
             return self.objective(self.step_model, batch, self.step)
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, Tensor]) -> ObjectiveOutput:
         """Objective on one validation batch with every schedule at its final value."""
-        with self._autocast():
+        with self._autocast(), _unchecked_distributions():
             return self.objective(self.step_model, batch, None)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -190,11 +225,15 @@ class Trainer:
             resume: Continue from the run folder's checkpoint exactly where it stopped.
 
         Returns:
-            Summary: epochs and steps run, best validation loss and epoch, throughput, wall time.
+            Summary: epochs and steps run (a step is a batch, skipped or not), batches the NaN
+            guard skipped, best validation loss and epoch, throughput, wall time.
 
         Raises:
             TrainingInterrupted: On Ctrl-C, after saving a checkpoint.
-            NonFiniteLossError: After ``max_nonfinite`` consecutive bad batches.
+            NonFiniteLossError: After ``max_nonfinite`` consecutive bad batches. The guard's
+                verdicts are read with each training row (every ``log_every`` steps) and at
+                checkpoints, so the error may come up to ``log_every`` steps after the batch
+                that tripped it; the skipped batches never touched the weights.
         """
         cfg = self.config
         batcher = TensorBatcher(
@@ -256,7 +295,6 @@ class Trainer:
     def _train_epoch(self, batcher: TensorBatcher, progress: ProgressBar, tb: Any) -> None:
         cfg = self.config
         self.model.train()
-        sums, count = self._window
         tic = time.perf_counter()
         for batch in batcher.epoch_batches(self.epoch, start=self.batch_in_epoch):
             out = self.training_step(batch)
@@ -268,75 +306,110 @@ class Trainer:
             # Only the norm is needed to spot a non-finite gradient; scaling by it is skipped
             # unless clipping is on (it is a full extra pass over the gradients).
             grad_norm = torch.nn.utils.get_total_norm(grads)
-            # The NaN guard's two verdicts are read together: one wait for the device per step
-            # (and, with several processes, one all-reduce so that all skip a bad batch alike).
-            # A non-finite loss costs a wasted backward pass, on that batch only.
-            finite = torch.stack([torch.isfinite(loss), torch.isfinite(grad_norm)])
-            loss_ok, grad_ok = all_true(finite, self.dist).tolist()
-            if not (loss_ok and grad_ok):
-                self._reject(out, what="loss" if not loss_ok else "gradient")
-                self.optimizer.zero_grad(set_to_none=True)
-                self.batch_in_epoch += 1
-                continue
+            # The NaN guard's verdict stays on the device: a bad batch's update is skipped there,
+            # and the host reads the verdicts with the next training row or checkpoint, so no
+            # step waits for the device. With several processes, one all-reduce per step makes
+            # all of them skip a bad batch alike.
+            finite = all_true(
+                torch.stack([torch.isfinite(loss), torch.isfinite(grad_norm)]), self.dist
+            )
+            good = finite.all()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grads_with_norm_(grads, cfg.grad_clip, grad_norm)
-            self.optimizer.step()
-            self.nonfinite_streak = 0
+            self._optimizer_step(good)
             if cfg.lr_schedule == "cosine":
                 self.scheduler.step()
+            examples = out.loss.shape[0]
+            terms = {k: v.detach() for k, v in out.terms.items()}
+            self._pending.append(
+                _PendingVerdict(finite, terms, examples, self.step, self.epoch, self.batch_in_epoch)
+            )
+            self._window_count += examples
+            for key, value in {"loss": out.loss.detach(), **terms}.items():
+                # A bad batch's sums are left out without reading its verdict (NaN * 0 is NaN).
+                total = torch.where(good, value.float().sum(), 0.0)
+                sums = self._window_sums
+                sums[key] = sums[key] + total if key in sums else total
             self.step += 1
             self.batch_in_epoch += 1
-            n = out.loss.shape[0]
-            count += n
-            for key, value in {"loss": out.loss, **out.terms}.items():
-                total = value.detach().float().sum()
-                sums[key] = sums[key] + total if key in sums else total
             if self.step % cfg.log_every == 0:
-                self._log_train(sums, count, tb)
-                sums, count = {}, 0
-            self._window = (sums, count)
-            progress.advance(self.epoch, loss)
+                self._log_train(tb, progress)
+            progress.advance(self.epoch)
             for callback in self.callbacks:
                 callback.on_step_end(self, out)
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self._save()
-        if count:
-            self._log_train(sums, count, tb)
-        self._window = ({}, 0)
+        self._log_train(tb, progress)
         self.epoch_times.append(time.perf_counter() - tic)
         self.epoch += 1
         self.batch_in_epoch = 0
         for callback in self.callbacks:
             callback.on_epoch_end(self)
 
-    def _reject(self, out: ObjectiveOutput, *, what: str) -> None:
-        """NaN guard for a skipped batch: name the bad term, stop after too many in a row."""
+    def _optimizer_step(self, good: Tensor) -> None:
+        """Update the weights unless ``good`` (a 0-d bool tensor on the device) is false."""
+        if self._skip_on_device:
+            self.optimizer.found_inf = (~good).float()  # type: ignore[attr-defined]
+            self.optimizer.step()
+        elif bool(good):  # other optimisers cannot skip on the device, so the host reads it now
+            self.optimizer.step()
+
+    def _settle_guard(self) -> None:
+        """Read the NaN-guard verdicts of the steps since the last read (one device read).
+
+        Each bad batch gets a ``nonfinite`` row and a warning naming the term, step and batch,
+        and its examples leave the training row's count (its sums were never added).
+
+        Raises:
+            NonFiniteLossError: ``max_nonfinite`` bad batches in a row; a checkpoint of the
+                current weights, which no bad batch touched, is written first.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        verdicts = torch.stack([p.finite for p in pending]).tolist()
+        for entry, (loss_ok, grad_ok) in zip(pending, verdicts, strict=True):
+            if loss_ok and grad_ok:
+                self.nonfinite_streak = 0
+                continue
+            self._window_count -= entry.examples
+            self._reject(entry, what="loss" if not loss_ok else "gradient")
+
+    def _reject(self, entry: _PendingVerdict, *, what: str) -> None:
+        """Report one skipped batch; stop after too many in a row."""
         self.nonfinite_streak += 1
-        terms = ", ".join(_nonfinite_terms(out)) if what == "loss" else "gradient"
+        self.skipped_batches += 1
+        terms = ", ".join(entry.bad_terms()) if what == "loss" else "gradient"
         message = (
-            f"non-finite {what} at step {self.step} (epoch {self.epoch}, batch "
-            f"{self.batch_in_epoch}); non-finite: {terms}"
+            f"non-finite {what} at step {entry.step} (epoch {entry.epoch}, batch "
+            f"{entry.batch}); non-finite: {terms}"
         )
         self.log.write(
             {
-                "step": self.step,
-                "epoch": self.epoch,
+                "step": entry.step,
+                "epoch": entry.epoch,
                 "split": "nonfinite",
-                "batch": self.batch_in_epoch,
+                "batch": entry.batch,
                 "what": what,
                 "terms": terms,
             }
         )
         if self.nonfinite_streak >= self.config.max_nonfinite:
-            self._save()
+            self._write_checkpoint()
             raise NonFiniteLossError(
                 f"{message}. {self.nonfinite_streak} batches in a row were non-finite, so training "
                 "stopped. Lower training.lr, set training.grad_clip (e.g. 5.0), or check the data "
-                "for NaN/inf values; the last good checkpoint was kept."
+                "for NaN/inf values; the last good weights were checkpointed."
             )
         log.warning("%s; batch skipped", message)
 
-    def _log_train(self, sums: dict[str, Tensor], count: int, tb: Any) -> None:
+    def _log_train(self, tb: Any, progress: ProgressBar) -> None:
+        """Write the training row of the steps since the last one (none if all were skipped)."""
+        self._settle_guard()
+        sums, count = self._window_sums, self._window_count
+        self._window_sums, self._window_count = {}, 0
+        if not sums:
+            return
         row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "train"}
         keys = list(sums)
         totals = all_reduce_sum(
@@ -345,9 +418,12 @@ class Trainer:
             ),
             self.dist,
         ).tolist()
+        if totals[-1] == 0:  # every batch since the last row was skipped
+            return
         row.update({k: v / totals[-1] for k, v in zip(keys, totals[:-1], strict=True)})
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.log.write(row)
+        progress.show_loss(row["loss"])
         if tb is not None:
             for k, v in row.items():
                 if isinstance(v, float):
@@ -355,7 +431,7 @@ class Trainer:
 
     def _validate(self, batcher: TensorBatcher, tb: Any) -> None:
         self.model.eval()
-        sums: dict[str, float] = {}
+        sums: dict[str, Tensor] = {}  # on the device, read once at the end
         count = 0
         # Validation draws its own seeded noise so it never shifts the training RNG stream.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -364,19 +440,21 @@ class Trainer:
                 out = self.validation_step(batch)
                 count += out.loss.shape[0]
                 for key, value in {"loss": out.loss, **out.terms}.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.float().sum())
+                    total = value.float().sum()
+                    sums[key] = sums[key] + total if key in sums else total
+        totals = torch.stack(list(sums.values())).tolist()
         row = {
             "step": self.step,
             "epoch": self.epoch,
             "split": "val",
-            **{k: v / count for k, v in sums.items()},
+            **{k: v / count for k, v in zip(sums, totals, strict=True)},
         }
         self.log.write(row)
         if tb is not None:
             for k, v in row.items():
                 if isinstance(v, float):
                     tb.add_scalar(f"val/{k}", v, self.step)
-        val_loss = float(sums["loss"] / count)
+        val_loss = row["loss"]
         if self.config.lr_schedule == "plateau":
             self.scheduler.step(val_loss)
         if val_loss < self.best_val:
@@ -407,15 +485,21 @@ class Trainer:
             "bad_epochs": self.bad_epochs,
             "should_stop": self.should_stop,
             "nonfinite_streak": self.nonfinite_streak,
+            "skipped_batches": self.skipped_batches,
             "epoch_times": list(self.epoch_times),
             "metrics_rows": self.log.rows,
             "log_window": {
-                "sums": {k: v.detach().cpu() for k, v in self._window[0].items()},
-                "count": self._window[1],
+                "sums": {k: v.detach().cpu() for k, v in self._window_sums.items()},
+                "count": self._window_count,
             },
         }
 
     def _save(self) -> None:
+        """Checkpoint, after reading the pending NaN-guard verdicts (on every process)."""
+        self._settle_guard()
+        self._write_checkpoint()
+
+    def _write_checkpoint(self) -> None:
         if self.run_dir is None or not self.is_main:
             return
         write_checkpoint(
@@ -445,6 +529,7 @@ class Trainer:
             "bad_epochs",
             "should_stop",
             "nonfinite_streak",
+            "skipped_batches",
         ):
             setattr(self, key, state[key])
         self.epoch_times = list(state["epoch_times"])
@@ -452,8 +537,8 @@ class Trainer:
         self.log.truncate(state["metrics_rows"])
         window = state.get("log_window")
         if window is not None and not self.dist.enabled:  # per-rank sums are not checkpointed
-            sums = {k: v.to(self.device) for k, v in window["sums"].items()}
-            self._window = (sums, int(window["count"]))
+            self._window_sums = {k: v.to(self.device) for k, v in window["sums"].items()}
+            self._window_count = int(window["count"])
         restore_rng(state["rng"])
         log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
 
@@ -463,6 +548,7 @@ class Trainer:
         return {
             "epochs": self.epoch,
             "steps": self.step,
+            "skipped_batches": self.skipped_batches,
             "best_epoch": self.best_epoch,
             "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
             "stopped_early": self.should_stop,
