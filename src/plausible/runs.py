@@ -223,6 +223,7 @@ def _report_table(summary: dict[str, Any]) -> dict[str, Any]:
         in (
             "epochs",
             "steps",
+            "skipped_batches",
             "best_epoch",
             "best_val_loss",
             "wall_time_s",

@@ -32,6 +32,9 @@ class TrainerConfig:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``fp32`` or ``bf16`` (autocast; CUDA only).
         compile: Wrap the model in ``torch.compile``.
+        compile_mode: ``torch.compile``'s mode: ``default``, ``reduce-overhead`` (replays the
+            step's kernels as CUDA graphs on a GPU, for small models whose steps are launch
+            bound) or ``max-autotune``; only with ``compile = true``.
         num_threads: CPU threads for PyTorch (0 keeps PyTorch's default).
         progress: Show a progress bar (only when the console is interactive).
         tensorboard: ``auto`` (when installed), ``on`` or ``off``.
@@ -54,6 +57,7 @@ class TrainerConfig:
     device: str = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"
     num_threads: int = 0
     progress: bool = True
     tensorboard: Literal["auto", "on", "off"] = "auto"
@@ -78,6 +82,10 @@ class TrainerConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"training.{name} must be >= 0, got {getattr(self, name)}")
+        if self.compile_mode != "default" and not self.compile:
+            raise ValueError(
+                f"training.compile_mode = {self.compile_mode!r} needs training.compile = true"
+            )
         if not self.lr > 0:
             raise ValueError(f"training.lr must be > 0, got {self.lr}")
 

@@ -137,7 +137,15 @@ class Trainer:
         broadcast_module(self.model, self.dist)
         self.step_model: nn.Module = self.model
         if config.compile:
-            self.step_model = torch.compile(self.step_model)  # type: ignore[assignment]
+            compiled = torch.compile(self.step_model, mode=config.compile_mode)
+            self.step_model = compiled  # type: ignore[assignment]
+        # These modes replay CUDA graphs, whose outputs the next replay overwrites: each step
+        # must be marked so that torch knows the previous step's outputs are no longer needed.
+        self._marks_graph_steps = (
+            config.compile
+            and config.compile_mode in ("reduce-overhead", "max-autotune")
+            and self.device.type == "cuda"
+        )
         self.objective = objective
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if self.run_dir is not None:
@@ -198,6 +206,8 @@ class Trainer:
 
     def training_step(self, batch: dict[str, Tensor]) -> ObjectiveOutput:
         """Objective on one training batch at the current step's schedule values."""
+        if self._marks_graph_steps:
+            torch.compiler.cudagraph_mark_step_begin()
         with self._autocast(), _unchecked_distributions():
             return self.objective(self.step_model, batch, self.step)
 
