@@ -143,6 +143,8 @@ def test_a_non_finite_gradient_is_skipped_without_touching_the_weights(tmp_path,
     (row,) = [r for r in trainer.log.records if r["split"] == "nonfinite"]
     assert (row["what"], row["step"], row["batch"]) == ("gradient", 2, 2)
     assert all(torch.isfinite(w).all() for w in snapshots)
+    assert torch.equal(snapshots[2], snapshots[1]), "the bad step (index 2) left the weights alone"
+    assert not torch.equal(snapshots[3], snapshots[2])
 
 
 def test_persistent_non_finite_gradients_stop_training(tmp_path) -> None:

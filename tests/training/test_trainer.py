@@ -183,3 +183,43 @@ def test_config_rejects_bad_values() -> None:
         TrainerConfig(epochs=0)
     with pytest.raises(ValueError, match=r"training\.lr must be > 0"):
         TrainerConfig(lr=-1.0)
+
+
+class _SGDTrainer(Trainer):
+    """A user's own optimiser: plain SGD has no device-side skip, so the host reads the verdict."""
+
+    def configure_optimizers(self):  # type: ignore[no-untyped-def]
+        return torch.optim.SGD(self.model.parameters(), lr=0.1), None
+
+
+def test_an_optimiser_without_a_device_side_skip_still_keeps_bad_batches_out(tmp_path) -> None:
+    model = _model()
+    calls = {"n": 0}
+
+    def poison(grad: torch.Tensor) -> torch.Tensor:  # every second backward pass
+        calls["n"] += 1
+        return grad * math.nan if calls["n"] % 2 == 0 else grad
+
+    model.decoder[0].weight.register_hook(poison)
+    weights = []
+
+    class Snapshot(Callback):
+        def on_step_end(self, trainer, out) -> None:
+            weights.append(trainer.model.decoder[0].weight.detach().clone())
+
+    trainer = _SGDTrainer(
+        model,
+        ConfiguredObjective("elbo"),
+        _config(epochs=1),
+        run_dir=tmp_path,
+        callbacks=[Snapshot()],
+    )
+    assert not trainer._skip_on_device
+    before = model.decoder[0].weight.detach().clone()
+    trainer.fit(_data())
+    # Steps 2, 4 and 6 were bad: the weights after each equal those before it.
+    assert trainer.skipped_batches == 3
+    assert not torch.equal(weights[0], before)
+    for i in (1, 3, 5):
+        assert torch.equal(weights[i], weights[i - 1]), i
+    assert not torch.equal(weights[2], weights[1])
