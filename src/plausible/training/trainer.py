@@ -293,6 +293,8 @@ class Trainer:
             ) from None
         finally:
             self.callbacks.remove(graceful)
+            # The skip flag of the last step must not follow the optimiser out of fit().
+            self.optimizer.__dict__.pop("found_inf", None)
             if tb is not None:
                 tb.close()
         if cfg.restore_best and self.best_state is not None:
