@@ -122,3 +122,74 @@ def test_cli_devices_launches_torchrun(tmp_path: Path) -> None:
     )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["training"]["epochs"] == 2
+
+
+INTERRUPTED_WORKER = textwrap.dedent("""
+    import os, pathlib, sys, time
+    import torch
+    from plausible.models import VAE
+    from plausible.training import Callback, ConfiguredObjective, Trainer, TrainerConfig
+    from plausible.training import TrainingInterrupted
+
+    class Pace(Callback):
+        def on_step_end(self, trainer, out):
+            time.sleep(0.02)  # slow enough that the signal lands mid-training
+            if trainer.step == 5 and trainer.is_main:
+                pathlib.Path(sys.argv[1], "started").touch()
+
+    torch.manual_seed(0)
+    x = (torch.rand(64, 12) > 0.5).float()
+    model = VAE((12,), latent_dim=2, hidden_dims=(16,))
+    cfg = TrainerConfig(epochs=500, batch_size=8, progress=False, tensorboard="off",
+                        log_every=1000, num_threads=1)
+    trainer = Trainer(model, ConfiguredObjective("elbo"), cfg, run_dir=sys.argv[1],
+                      callbacks=[Pace()])
+    try:
+        trainer.fit({"x": x})
+    except TrainingInterrupted:
+        print("rank", os.environ["RANK"], "stopped at step", trainer.step, flush=True)
+""")
+
+
+def test_ctrl_c_stops_every_process_at_the_same_step_with_a_checkpoint(tmp_path: Path) -> None:
+    """torchrun passes a Ctrl-C on to its workers (each in its own session) as one SIGINT."""
+    if not torch.distributed.is_gloo_available():
+        pytest.skip("this PyTorch build has no gloo backend")
+    import re
+    import signal
+    import time
+
+    from plausible.training.checkpointing import find_checkpoint, read_checkpoint
+
+    script = tmp_path / "worker.py"
+    script.write_text(INTERRUPTED_WORKER)
+    run = tmp_path / "run"
+    run.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    launcher = subprocess.Popen(
+        [*command, str(script), str(run)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "started").exists():
+            assert launcher.poll() is None, launcher.communicate()[0][-3000:]
+            assert time.monotonic() < deadline, "the workers never reached step 5"
+            time.sleep(0.05)
+        launcher.send_signal(signal.SIGINT)
+        output, _ = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    stops = {int(r): int(s) for r, s in re.findall(r"rank (\d) stopped at step (\d+)", output)}
+    assert sorted(stops) == [0, 1], output[-3000:]
+    assert stops[0] == stops[1], stops
+    _, state, _ = read_checkpoint(find_checkpoint(run))
+    assert state["step"] == stops[0]

@@ -12,8 +12,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 if TYPE_CHECKING:
     from plausible.objectives.output import ObjectiveOutput
+    from plausible.training.distributed import DistributedContext
     from plausible.training.trainer import Trainer
 
 __all__ = ["Callback", "GracefulStop", "MetricsLog", "ProgressBar", "open_tensorboard"]
@@ -39,7 +42,9 @@ class GracefulStop(Callback):
     previous handlers on exit. The first signal only sets :attr:`requested`; the next
     ``on_step_end`` raises ``KeyboardInterrupt``, which the trainer answers by saving a checkpoint
     of a consistent state (never half an optimiser step) and raising ``TrainingInterrupted``.
-    Under data parallelism every process stops at the same step. A second signal stops at once,
+    Under data parallelism the processes vote every step and read the vote a step later (see
+    :class:`_StopVote`), so they all stop at the same step, one step after the request, without
+    waiting for the device. A second signal stops at once,
     without saving: the last checkpoint written stays the one to resume from. A request that the
     loop finishes before seeing is raised on exit, so a run stopped in its last epoch does not go
     on to evaluation.
@@ -52,9 +57,11 @@ class GracefulStop(Callback):
         self.signals = signals
         self.requested: int | None = None
         self._previous: dict[int, object] = {}
+        self._vote: _StopVote | None = None
 
     def __enter__(self) -> GracefulStop:
         self.requested = None
+        self._vote = None
         if threading.current_thread() is not threading.main_thread():
             return self  # only the main thread may install signal handlers
         for sig in self.signals:
@@ -84,12 +91,8 @@ class GracefulStop(Callback):
         requested = self.requested is not None
         ctx = getattr(trainer, "dist", None)
         if ctx is not None and ctx.enabled:
-            import torch
-
-            from plausible.training.distributed import all_true
-
-            flag = torch.tensor(not requested, device=trainer.device)
-            requested = not bool(all_true(flag, ctx))
+            previous, self._vote = self._vote, _StopVote(not requested, trainer.device, ctx)
+            requested = previous is not None and not previous.outcome()
         if requested:
             name = signal.Signals(self.requested).name if self.requested else "a stop request"
             log.warning(
@@ -99,6 +102,42 @@ class GracefulStop(Callback):
                 trainer.step,
             )
             raise KeyboardInterrupt
+
+
+class _StopVote:
+    """One step's vote of all processes on going on, read by the host a step later.
+
+    The vote goes into an all-reduce and its result is copied to pinned host memory without
+    waiting; :meth:`outcome` waits only for that copy. Read at the next step, the device has long
+    finished it while it works on that next step, so the host never waits for the device to
+    drain. Every process reads the same outcome at the same step.
+
+    Args:
+        keep_going: This process's vote (no stop requested).
+        device: The training device.
+        ctx: The data-parallel context.
+    """
+
+    def __init__(self, keep_going: bool, device: torch.device, ctx: DistributedContext) -> None:
+        from plausible.training.distributed import all_true
+
+        on_gpu = device.type == "cuda"
+        vote = torch.tensor(keep_going)
+        # From pageable memory the copy to the device would wait for the device's queue.
+        vote = vote.pin_memory().to(device, non_blocking=True) if on_gpu else vote.to(device)
+        agreed = all_true(vote, ctx)
+        self._host = torch.empty((), dtype=torch.bool, pin_memory=on_gpu)
+        self._host.copy_(agreed, non_blocking=on_gpu)
+        self._copied: torch.cuda.Event | None = None
+        if on_gpu:
+            self._copied = torch.cuda.Event()
+            self._copied.record()
+
+    def outcome(self) -> bool:
+        """Whether every process voted to go on."""
+        if self._copied is not None:
+            self._copied.synchronize()
+        return bool(self._host)
 
 
 class MetricsLog:
