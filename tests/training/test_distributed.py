@@ -134,8 +134,10 @@ INTERRUPTED_WORKER = textwrap.dedent("""
     class Pace(Callback):
         def on_step_end(self, trainer, out):
             time.sleep(0.02)  # slow enough that the signal lands mid-training
-            if trainer.step == 5 and trainer.is_main:
-                pathlib.Path(sys.argv[1], "started").touch()
+            if trainer.step == 5:
+                path = pathlib.Path(sys.argv[1], f"started-{os.environ['RANK']}")
+                path.with_suffix(".tmp").write_text(str(os.getpid()))
+                path.with_suffix(".tmp").rename(path)  # never seen half written
 
     torch.manual_seed(0)
     x = (torch.rand(64, 12) > 0.5).float()
@@ -151,8 +153,12 @@ INTERRUPTED_WORKER = textwrap.dedent("""
 """)
 
 
-def test_ctrl_c_stops_every_process_at_the_same_step_with_a_checkpoint(tmp_path: Path) -> None:
-    """torchrun passes a Ctrl-C on to its workers (each in its own session) as one SIGINT."""
+@pytest.mark.parametrize("target", ["torchrun", "rank-1"])
+def test_a_stop_request_stops_every_process_at_the_same_step_with_a_checkpoint(
+    tmp_path: Path, target: str
+) -> None:
+    """Ctrl-C to torchrun reaches every worker as one SIGINT (each runs in its own session); a
+    signal to a single worker must stop the others too, or they would wait for it forever."""
     if not torch.distributed.is_gloo_available():
         pytest.skip("this PyTorch build has no gloo backend")
     import re
@@ -179,12 +185,15 @@ def test_ctrl_c_stops_every_process_at_the_same_step_with_a_checkpoint(tmp_path:
     )
     try:
         deadline = time.monotonic() + 120
-        while not (run / "started").exists():
+        while not all((run / f"started-{rank}").exists() for rank in (0, 1)):
             assert launcher.poll() is None, launcher.communicate()[0][-3000:]
             assert time.monotonic() < deadline, "the workers never reached step 5"
             time.sleep(0.05)
-        launcher.send_signal(signal.SIGINT)
-        output, _ = launcher.communicate(timeout=120)
+        if target == "torchrun":
+            launcher.send_signal(signal.SIGINT)
+        else:
+            os.kill(int((run / "started-1").read_text()), signal.SIGINT)
+        output, _ = launcher.communicate(timeout=90)
     finally:
         if launcher.poll() is None:
             launcher.kill()
