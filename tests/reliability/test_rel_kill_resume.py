@@ -52,7 +52,9 @@ def test_sigkill_at_random_points_never_loses_the_checkpoint_and_resumes_exactly
             lambda p=progress, t=target: max(launcher.progress_steps(p), default=0) >= t,
             what=f"child {attempt} reached step {target} (see {log})",
         )
-        time.sleep(rng.uniform(0.0, 2 * PACE))
+        # A slow child's checkpoint starts PACE after its report and lasts 8 * slow or more: aim
+        # inside it. A fast child's takes milliseconds: aim anywhere around the step.
+        time.sleep(rng.uniform(PACE, PACE + 6 * slow) if slow else rng.uniform(0.0, 2 * PACE))
         with contextlib.suppress(ProcessLookupError):  # it may have ended (and been reaped)
             os.kill(pid, signal.SIGKILL)
         code = launcher.wait()
