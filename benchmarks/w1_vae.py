@@ -46,6 +46,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="plausible's trainer only; the reference loop stays fp32, evaluation is fp32",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(2)
@@ -70,6 +76,7 @@ def main() -> None:
         tensorboard="off",
         log_every=100,
         num_threads=2,
+        precision=args.precision,
     )
     trainer = Trainer(model, ConfiguredObjective("elbo"), cfg)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
@@ -104,6 +111,7 @@ def main() -> None:
             "binarize": "pixels/255 > 0.5",
             "model": "784-512-256-z32-256-512-784, Bernoulli",
             "seed": args.seed,
+            "precision": f"{args.precision} (plausible's trainer; reference fp32; evaluation fp32)",
             "is_num_samples": k,
             "throughput": "interleaved epochs, median of 2..N",
         },
@@ -120,7 +128,10 @@ def main() -> None:
         "eval_images_per_s": len(test) / eval_time,
         "reference_loop_test_nll_first_1000_k200": ref_nll.mean,
     }
-    path = write_result("w1_vae_quick" if args.quick else "w1_vae", result)
+    name = (
+        "w1_vae" + ("_bf16" if args.precision == "bf16" else "") + ("_quick" if args.quick else "")
+    )
+    path = write_result(name, result)
     logging.info(
         "ratio %.3f, NLL %.2f +- %.2f (K=%d) -> %s",
         result["throughput_ratio"],

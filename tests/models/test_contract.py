@@ -81,3 +81,25 @@ def test_deterministic_in_eval_mode(example: ContractExample) -> None:
     torch.manual_seed(9)
     b = example.sample(model)
     assert torch.equal(a, b)
+
+
+def test_objective_under_bf16_autocast_keeps_its_densities_in_float32(
+    example: ContractExample,
+) -> None:
+    """``training.precision = "bf16"``: the networks' products run in bfloat16 and the heads turn
+    their outputs back to float32, so every term is float32 and near its float32 value."""
+    model = example.build()
+    objective = OBJECTIVES.get(example.objective)
+    torch.manual_seed(0)
+    exact = objective(model, example.batch)
+    torch.manual_seed(0)  # the same sampling noise: the heads draw it in float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = objective(model, example.batch)
+    for name, value in {"loss": mixed.loss, **mixed.terms}.items():
+        reference = (exact.loss if name == "loss" else exact.terms[name]).detach()
+        value = value.detach()
+        assert value.dtype == torch.float32, name
+        # bfloat16 keeps 8 bits of mantissa: each product is off by about 0.4%.
+        tolerance = 0.01 * float(reference.abs().max()) + 0.01
+        error = float((value - reference).abs().max())
+        assert error < tolerance, (name, value, reference)

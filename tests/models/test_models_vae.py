@@ -21,3 +21,13 @@ def test_sample_decodes_in_chunks_and_refuses_what_the_budget_cannot_hold() -> N
         model.sample(16385, memory_budget_mb=1.0)
     with pytest.raises(ValueError, match="positive number of MiB"):
         model.sample(1, memory_budget_mb=0.0)
+
+
+def test_a_model_converted_to_bfloat16_stays_in_it() -> None:
+    """Only autocast's half-precision outputs are turned back to float32 by the heads."""
+    torch.manual_seed(0)
+    model = VAE((16,), latent_dim=2, hidden_dims=(8,)).to(torch.bfloat16)
+    x = (torch.rand(4, 16) > 0.5).to(torch.bfloat16)
+    out = model(x)
+    assert out.z.dtype == out.p_x.base_dist.logits.dtype == torch.bfloat16
+    assert model.sample(3).dtype == torch.bfloat16

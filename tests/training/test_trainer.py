@@ -68,6 +68,25 @@ def test_learning_reaches_a_bound_on_toy_data(tmp_path) -> None:
     assert val[-1]["loss"] < val[0]["loss"]
 
 
+def test_bf16_training_reaches_the_same_bound(tmp_path) -> None:
+    """precision = "bf16" on a CPU: bfloat16 matrix products, float32 densities and weights."""
+    inner = ConfiguredObjective("elbo")
+    autocast_seen = set()
+
+    def objective(model, batch, step):  # type: ignore[no-untyped-def]
+        autocast_seen.add(torch.is_autocast_enabled("cpu"))
+        return inner(model, batch, step)
+
+    model = _model()
+    trainer = Trainer(model, objective, _config(epochs=40, precision="bf16"), run_dir=tmp_path)
+    data = _data()
+    trainer.fit(data, {"x": data["x"][:32]}, transform=Binarize("dynamic"))
+    assert autocast_seen == {True}
+    val = [r for r in trainer.log.records if r["split"] == "val"]
+    assert val[-1]["loss"] < 6.0, val[-1]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 class _InterruptAt(Callback):
     def __init__(self, step: int) -> None:
         self.step = step

@@ -36,11 +36,24 @@ __all__ = [
     "GaussianLikelihood",
     "LaplaceLikelihood",
     "ScaleMode",
+    "full_precision",
     "make_likelihood",
 ]
 
 ScaleMode = Literal["fixed", "shared", "per_dim"]
 HEADS: Registry = Registry("likelihood")
+
+
+def full_precision(params: Tensor) -> Tensor:
+    """``params`` in float32 when autocast (mixed precision) produced them in half precision.
+
+    Mixed precision speeds up the networks' matrix products; the densities stay in float32,
+    because they sum hundreds of per-element terms: with bfloat16's 8-bit mantissa a
+    log-likelihood of a few hundred nats would be off by about a nat. A model converted to half
+    precision as a whole (``model.to(torch.bfloat16)``) is left in it.
+    """
+    low = params.dtype in (torch.float16, torch.bfloat16)
+    return params.float() if low and torch.is_autocast_enabled(params.device.type) else params
 
 
 def _inverse_softplus(y: float) -> float:
@@ -70,7 +83,9 @@ class DistributionHead(nn.Module):
         return self.num_params * self.event_size
 
     def split(self, params: Tensor) -> list[Tensor]:
-        """``(..., P * E)`` -> ``P`` tensors of shape ``(..., *event_shape)``."""
+        """``(..., P * E)`` -> ``P`` tensors of shape ``(..., *event_shape)``, in float32 or
+        better (see :func:`full_precision`)."""
+        params = full_precision(params)
         if params.shape[-1] != self.param_size:
             raise ValueError(
                 f"{type(self).__name__} expects {self.param_size} raw parameters per example "

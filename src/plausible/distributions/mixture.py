@@ -15,6 +15,8 @@ from torch.distributions import (
     Normal,
 )
 
+from plausible.distributions.heads import full_precision
+
 __all__ = [
     "Covariance",
     "GaussianMixtureHead",
@@ -133,7 +135,8 @@ class GaussianMixtureHead(nn.Module):
 
     def split(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(..., param_size)`` -> logits ``(..., K)``, loc ``(..., K, D)``, raw scale
-        ``(..., K, 1 or D)``."""
+        ``(..., K, 1 or D)``, in float32 or better (see :func:`full_precision`)."""
+        params = full_precision(params)
         if params.shape[-1] != self.param_size:
             raise ValueError(
                 f"GaussianMixtureHead(K={self.num_components}, D={self.event_dim}, "

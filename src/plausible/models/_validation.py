@@ -44,7 +44,7 @@ def check_tensor(value: object, name: str, where: str, module: nn.Module) -> Ten
         )
     if like is None:
         return value
-    if value.dtype != like.dtype:
+    if value.dtype != like.dtype and not _autocast_dtype(value):
         raise TypeError(
             f"{where}: {name} has dtype {value.dtype} but the model's parameters are "
             f"{like.dtype}; convert one of them ({name}.to({like.dtype}) or "
@@ -56,6 +56,13 @@ def check_tensor(value: object, name: str, where: str, module: nn.Module) -> Ten
             f"move it with {name}.to({str(like.device)!r})"
         )
     return value
+
+
+def _autocast_dtype(value: Tensor) -> bool:
+    """Whether ``value`` has the dtype that autocast (mixed precision) is producing on its
+    device: inside ``torch.autocast`` an encoder's output, hence ``z``, comes out in it."""
+    kind = value.device.type
+    return torch.is_autocast_enabled(kind) and value.dtype == torch.get_autocast_dtype(kind)
 
 
 def check_batch(

@@ -30,7 +30,8 @@ class TrainerConfig:
         max_nonfinite: Stop after this many consecutive batches with a non-finite loss or gradient.
         seed: Seed for weights, batches and sampling.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: ``fp32`` or ``bf16`` (autocast; CUDA only).
+        precision: ``fp32`` or ``bf16``: autocast on CUDA and CPU, where it pays only on CPUs
+            with native bfloat16 instructions (AVX512-BF16 or AMX); densities stay float32.
         compile: Wrap the model in ``torch.compile``.
         compile_mode: ``torch.compile``'s mode: ``default``, ``reduce-overhead`` (replays the
             step's kernels as CUDA graphs on a GPU, for small models whose steps are launch
