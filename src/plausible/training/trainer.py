@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,12 @@ from plausible.training.checkpointing import (
 from plausible.training.config import TrainerConfig
 from plausible.training.distributed import (
     all_reduce_sum,
-    all_true,
     average_gradients,
     broadcast_module,
     setup_distributed,
     shutdown_distributed,
 )
+from plausible.training.nan_guard import NanGuard
 
 __all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "load_metrics", "resolve_device"]
 
@@ -68,22 +67,6 @@ def resolve_device(name: str) -> torch.device:
             f"device {name!r} was asked for but CUDA is not available; use 'cpu' or 'auto'"
         )
     return device
-
-
-@dataclass
-class _PendingVerdict:
-    """A step whose NaN-guard verdict is still on the device, with what is needed to report it."""
-
-    finite: Tensor  # (2,) bool: the loss is finite, the gradient norm is finite (on all processes)
-    terms: dict[str, Tensor]  # the step's loss terms, detached, to name the bad ones
-    examples: int
-    step: int
-    epoch: int
-    batch: int
-
-    def bad_terms(self) -> list[str]:
-        names = [k for k, v in self.terms.items() if not torch.isfinite(v).all()]
-        return names or ["loss"]
 
 
 @contextmanager
@@ -162,15 +145,12 @@ class Trainer:
         self.best_epoch = -1
         self.best_state: dict[str, Tensor] | None = None
         self.bad_epochs = 0
-        self.nonfinite_streak = 0
-        self.skipped_batches = 0  # batches the NaN guard kept from the weights, in all
+        self.guard = NanGuard(config.max_nonfinite)
         self.epoch_times: list[float] = []
         self.should_stop = False
         # Sums over the steps since the last training row: checkpointed, so resumed rows are exact.
         self._window_sums: dict[str, Tensor] = {}
         self._window_count = 0
-        # NaN-guard verdicts not read yet; they are read with the next training row or checkpoint.
-        self._pending: list[_PendingVerdict] = []
         # Only rank 0 writes files; the other ranks keep their rows in memory.
         self.is_main = self.dist.is_main
         self.log = MetricsLog(
@@ -322,13 +302,8 @@ class Trainer:
             # unless clipping is on (it is a full extra pass over the gradients).
             grad_norm = torch.nn.utils.get_total_norm(grads)
             # The NaN guard's verdict stays on the device: a bad batch's update is skipped there,
-            # and the host reads the verdicts with the next training row or checkpoint, so no
-            # step waits for the device. With several processes, one all-reduce per step makes
-            # all of them skip a bad batch alike.
-            finite = all_true(
-                torch.stack([torch.isfinite(loss), torch.isfinite(grad_norm)]), self.dist
-            )
-            good = finite.all()
+            # and the host reads the verdicts with the next training row or checkpoint.
+            finite, good = self.guard.judge(loss, grad_norm, self.dist)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grads_with_norm_(grads, cfg.grad_clip, grad_norm)
             self._optimizer_step(good)
@@ -336,8 +311,13 @@ class Trainer:
                 self.scheduler.step()
             examples = out.loss.shape[0]
             terms = {k: v.detach() for k, v in out.terms.items()}
-            self._pending.append(
-                _PendingVerdict(finite, terms, examples, self.step, self.epoch, self.batch_in_epoch)
+            self.guard.record(
+                finite,
+                terms,
+                examples=examples,
+                step=self.step,
+                epoch=self.epoch,
+                batch=self.batch_in_epoch,
             )
             self._window_count += examples
             for key, value in {"loss": out.loss.detach(), **terms}.items():
@@ -370,53 +350,31 @@ class Trainer:
             self.optimizer.step()
 
     def _settle_guard(self) -> None:
-        """Read the NaN-guard verdicts of the steps since the last read (one device read).
-
-        Each bad batch gets a ``nonfinite`` row and a warning naming the term, step and batch,
-        and its examples leave the training row's count (its sums were never added).
+        """Read the NaN guard's pending verdicts and report each skipped batch: a ``nonfinite``
+        row and a warning naming the term, step and batch. Its examples leave the training row's
+        count (its sums were never added).
 
         Raises:
             NonFiniteLossError: ``max_nonfinite`` bad batches in a row; a checkpoint of the
                 current weights, which no bad batch touched, is written first.
         """
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        verdicts = torch.stack([p.finite for p in pending]).tolist()
-        for entry, (loss_ok, grad_ok) in zip(pending, verdicts, strict=True):
-            if loss_ok and grad_ok:
-                self.nonfinite_streak = 0
-                continue
-            self._window_count -= entry.examples
-            self._reject(entry, what="loss" if not loss_ok else "gradient")
+        skipped, too_many = self.guard.settle()
+        for i, batch in enumerate(skipped):
+            self._window_count -= batch.examples
+            self.log.write(batch.row())
+            if too_many and i == len(skipped) - 1:
+                self._write_checkpoint()
+                raise NonFiniteLossError(
+                    f"{batch.message()}. {self.guard.streak} batches in a row were non-finite, so "
+                    "training stopped. Lower training.lr, set training.grad_clip (e.g. 5.0), or "
+                    "check the data for NaN/inf values; the last good weights were checkpointed."
+                )
+            log.warning("%s; batch skipped", batch.message())
 
-    def _reject(self, entry: _PendingVerdict, *, what: str) -> None:
-        """Report one skipped batch; stop after too many in a row."""
-        self.nonfinite_streak += 1
-        self.skipped_batches += 1
-        terms = ", ".join(entry.bad_terms()) if what == "loss" else "gradient"
-        message = (
-            f"non-finite {what} at step {entry.step} (epoch {entry.epoch}, batch "
-            f"{entry.batch}); non-finite: {terms}"
-        )
-        self.log.write(
-            {
-                "step": entry.step,
-                "epoch": entry.epoch,
-                "split": "nonfinite",
-                "batch": entry.batch,
-                "what": what,
-                "terms": terms,
-            }
-        )
-        if self.nonfinite_streak >= self.config.max_nonfinite:
-            self._write_checkpoint()
-            raise NonFiniteLossError(
-                f"{message}. {self.nonfinite_streak} batches in a row were non-finite, so training "
-                "stopped. Lower training.lr, set training.grad_clip (e.g. 5.0), or check the data "
-                "for NaN/inf values; the last good weights were checkpointed."
-            )
-        log.warning("%s; batch skipped", message)
+    @property
+    def skipped_batches(self) -> int:
+        """Batches the NaN guard kept from the weights, as of its last read."""
+        return self.guard.skipped
 
     def _log_train(self, tb: Any, progress: ProgressBar) -> None:
         """Write the training row of the steps since the last one (none if all were skipped)."""
@@ -499,8 +457,8 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "should_stop": self.should_stop,
-            "nonfinite_streak": self.nonfinite_streak,
-            "skipped_batches": self.skipped_batches,
+            "nonfinite_streak": self.guard.streak,
+            "skipped_batches": self.guard.skipped,
             "epoch_times": list(self.epoch_times),
             "metrics_rows": self.log.rows,
             "log_window": {
@@ -543,10 +501,10 @@ class Trainer:
             "best_epoch",
             "bad_epochs",
             "should_stop",
-            "nonfinite_streak",
-            "skipped_batches",
         ):
             setattr(self, key, state[key])
+        self.guard.streak = state["nonfinite_streak"]
+        self.guard.skipped = state["skipped_batches"]
         self.epoch_times = list(state["epoch_times"])
         self.best_state = best_state
         self.log.truncate(state["metrics_rows"])
