@@ -197,6 +197,8 @@ class Trainer:
     @torch.no_grad()
     def validation_step(self, batch: dict[str, Tensor]) -> ObjectiveOutput:
         """Objective on one validation batch with every schedule at its final value."""
+        if self._marks_graph_steps:
+            torch.compiler.cudagraph_mark_step_begin()
         with self._autocast(), _unchecked_distributions():
             return self.objective(self.step_model, batch, None)
 
