@@ -242,3 +242,13 @@ def test_an_optimiser_without_a_device_side_skip_still_keeps_bad_batches_out(tmp
     for i in (1, 3, 5):
         assert torch.equal(weights[i], weights[i - 1]), i
     assert not torch.equal(weights[2], weights[1])
+
+
+def test_bf16_on_a_cpu_without_native_bfloat16_warns(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    Trainer(_model(), ConfiguredObjective("elbo"), _config(precision="bf16", device="cpu"))
+    assert "slower than fp32 here" in caplog.text
+    caplog.clear()
+    Trainer(_model(), ConfiguredObjective("elbo"), _config(device="cpu"))
+    assert "bfloat16" not in caplog.text

@@ -69,6 +69,12 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def _native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX tiles)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
 @contextmanager
 def _unchecked_distributions() -> Iterator[None]:
     """Skip torch.distributions' argument checks while the objective runs.
@@ -116,6 +122,12 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
+        if config.precision == "bf16" and self.device.type == "cpu" and not _native_bf16():
+            log.warning(
+                "training.precision = 'bf16' on a CPU without native bfloat16 instructions "
+                "(AVX512-BF16 or AMX): autocast emulates them and is slower than fp32 here; "
+                "set training.precision = 'fp32'"
+            )
         self.model = model.to(self.device)
         broadcast_module(self.model, self.dist)
         self.step_model: nn.Module = self.model
