@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from plausible.training.distributed import DistributedContext, all_true
+
 if TYPE_CHECKING:
     from plausible.objectives.output import ObjectiveOutput
-    from plausible.training.distributed import DistributedContext
     from plausible.training.trainer import Trainer
 
 __all__ = ["Callback", "GracefulStop", "MetricsLog", "ProgressBar", "open_tensorboard"]
@@ -119,8 +120,6 @@ class _StopVote:
     """
 
     def __init__(self, keep_going: bool, device: torch.device, ctx: DistributedContext) -> None:
-        from plausible.training.distributed import all_true
-
         on_gpu = device.type == "cuda"
         vote = torch.tensor(keep_going)
         # From pageable memory the copy to the device would wait for the device's queue.
