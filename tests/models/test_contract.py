@@ -103,3 +103,12 @@ def test_objective_under_bf16_autocast_keeps_its_densities_in_float32(
         tolerance = 0.01 * float(reference.abs().max()) + 0.01
         error = float((value - reference).abs().max())
         assert error < tolerance, (name, value, reference)
+
+
+def test_objective_scores_an_empty_batch(example: ContractExample) -> None:
+    model = example.build()
+    empty = {k: v[:0] for k, v in example.batch.items()}
+    out = OBJECTIVES.get(example.objective)(model, empty)
+    assert out.loss.shape == (0,)
+    for name, term in out.terms.items():
+        assert term.shape == (0,), name

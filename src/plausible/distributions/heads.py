@@ -20,11 +20,11 @@ from torch.distributions import (
     Bernoulli,
     ContinuousBernoulli,
     Distribution,
-    Independent,
     Laplace,
     Normal,
 )
 
+from plausible.distributions.independent import Independent
 from plausible.registry import Registry
 
 __all__ = [

@@ -6,16 +6,16 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor, distributions, nn
 from torch.distributions import (
     Categorical,
     Distribution,
-    Independent,
     MixtureSameFamily,
     Normal,
 )
 
 from plausible.distributions.heads import full_precision
+from plausible.distributions.independent import Independent
 
 __all__ = [
     "Covariance",
@@ -66,7 +66,7 @@ def mixture_parts(p_y: Distribution) -> tuple[Tensor, Tensor, Tensor]:
         )
     comp = p_y.component_distribution
     if not (
-        isinstance(comp, Independent)
+        isinstance(comp, distributions.Independent)
         and isinstance(comp.base_dist, Normal)
         and comp.reinterpreted_batch_ndims == 1
     ):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution, Normal
+
+from plausible.distributions.independent import Independent
 
 __all__ = ["StandardNormalPrior"]
 

@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, MixtureSameFamily, Normal
+from torch import Tensor, distributions, nn
+from torch.distributions import Distribution, MixtureSameFamily, Normal
 
 from plausible.checkpoint import read_json
+from plausible.distributions.independent import Independent
 from plausible.explore.png import colormap, png_data_url
 from plausible.explore.validation import (
     BadRequestError,
@@ -510,7 +511,7 @@ def _marginal(p_y: Distribution, dims: list[int]) -> Distribution:
     """Marginal of a diagonal Gaussian or a mixture of them over the event dimensions ``dims``."""
 
     def diag(d: Distribution) -> Distribution | None:
-        if isinstance(d, Independent) and isinstance(d.base_dist, Normal):
+        if isinstance(d, distributions.Independent) and isinstance(d.base_dist, Normal):
             base = d.base_dist
             return Independent(Normal(base.loc[..., dims], base.scale[..., dims]), 1)
         return None

@@ -164,7 +164,9 @@ class OutputCanvas(nn.Module):
     def gather(self, canvas: Tensor, num_params: int = 1, level: int = 0) -> Tensor:
         """``(..., P * C, h, w)`` maps of ``P`` parameters -> ``(..., P * n)`` target values."""
         lead = canvas.shape[:-3]
-        flat = canvas.reshape(*lead, num_params, -1)[..., self._index(level)]
+        # Written out rather than -1, which is ambiguous for an empty batch.
+        flat = canvas.reshape(*lead, num_params, canvas.shape[-3:].numel() // num_params)
+        flat = flat[..., self._index(level)]
         return flat.flatten(-2)
 
     def scatter(self, y: Tensor) -> Tensor:

@@ -9,8 +9,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.distributions import Distribution, Independent, MixtureSameFamily, Normal
+from torch.distributions import Distribution, MixtureSameFamily, Normal
 
+from plausible.distributions.independent import Independent
 from plausible.distributions.mixture import (
     Covariance,
     GaussianMixtureHead,
