@@ -10,8 +10,16 @@ from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
-__all__ = ["apply_head", "check_batch", "check_count", "check_tensor", "nonfinite_error"]
+__all__ = [
+    "apply_head",
+    "check_batch",
+    "check_count",
+    "check_finite",
+    "check_tensor",
+    "nonfinite_error",
+]
 
 D = TypeVar("D")
 
@@ -91,6 +99,19 @@ def check_count(value: object, name: str, where: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int | numbers.Integral) or value < minimum:
         raise ValueError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_finite(value: Tensor, name: str) -> Tensor:
+    """``value``, unless it holds NaN or infinity: then a ValueError naming the first example.
+
+    For inputs that reach a head without argument checks (Bernoulli), where a NaN would come out
+    as NaN outputs. Follows torch.distributions' switch for such checks: off in the trainer's
+    steps, where reading the verdict would make the host wait for the device and the NaN guard
+    catches the result instead.
+    """
+    if Distribution._validate_args and value.numel() and not bool(torch.isfinite(value).all()):
+        raise nonfinite_error(ValueError(f"{name} is not finite"), "network", **{name: value})
+    return value
 
 
 def nonfinite_error(err: ValueError, net: str, **inputs: Tensor) -> ValueError:

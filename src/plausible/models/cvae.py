@@ -14,7 +14,13 @@ from torch.distributions import Distribution
 
 from plausible.distributions import DiagonalGaussianHead, StandardNormalPrior, make_likelihood
 from plausible.distributions.heads import DistributionHead, ScaleMode
-from plausible.models._validation import apply_head, check_batch, check_count, check_tensor
+from plausible.models._validation import (
+    apply_head,
+    check_batch,
+    check_count,
+    check_finite,
+    check_tensor,
+)
 from plausible.nn import MLP, ConvEncoder
 from plausible.nn.conv import downsampled_sizes
 from plausible.nn.mlp import Activation, make_activation
@@ -605,8 +611,8 @@ class CVAE(_ConditionalGenerator):
         Returns:
             Distribution with batch shape ``(..., B)`` and event shape ``y_shape``.
         """
-        x = self._check_x(x, "generate")
-        z = check_tensor(z, "z", "CVAE.generate", self)
+        x = check_finite(self._check_x(x, "generate"), "x")
+        z = check_finite(check_tensor(z, "z", "CVAE.generate", self), "z")
         return self._generate(self._generation_features(x), z, x)[0]
 
     # -- training pass ----------------------------------------------------------------------------
@@ -805,6 +811,7 @@ class ConditionalBaseline(_ConditionalGenerator):
     ) -> tuple[Tensor, Distribution, tuple[Distribution, ...]]:
         """Checked ``x``, p(y|x) and the coarse predictions."""
         x = check_batch(x, self.x_shape, "x", f"ConditionalBaseline.{where}", self)
+        check_finite(x, "x")
         h = self.net(x.flatten(1) if self.architecture == "mlp" else x)
         p_y, coarse = self._heads(h if self.decoder is None else self.decoder(h), x=x)
         return x, p_y, coarse

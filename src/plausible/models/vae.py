@@ -14,7 +14,13 @@ from torch.distributions import Distribution
 
 from plausible.distributions import DiagonalGaussianHead, StandardNormalPrior, make_likelihood
 from plausible.distributions.heads import ScaleMode
-from plausible.models._validation import apply_head, check_batch, check_count, check_tensor
+from plausible.models._validation import (
+    apply_head,
+    check_batch,
+    check_count,
+    check_finite,
+    check_tensor,
+)
 from plausible.nn import MLP, ConvDecoder, ConvEncoder
 from plausible.nn.mlp import Activation
 from plausible.registry import MODELS
@@ -175,6 +181,7 @@ class VAE(nn.Module):
             raise ValueError(
                 f"z must have shape (..., latent_dim={self.latent_dim}), got {tuple(z.shape)}"
             )
+        check_finite(z, "z")
         return apply_head(self.likelihood, self.decoder(z), "decoder", z=z)
 
     def prior(self) -> Distribution:
