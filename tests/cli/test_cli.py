@@ -87,6 +87,7 @@ def test_recipes_lists_every_shipped_recipe() -> None:
 def test_env_reports_versions() -> None:
     result = _invoke("env")
     assert result.exit_code == 0 and "torch" in result.output and "plausible" in result.output
+    assert "cpu bf16   native" in result.output or "cpu bf16   emulated" in result.output
 
 
 def test_every_recipe_task_has_smoke_settings() -> None:

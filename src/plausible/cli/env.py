@@ -21,6 +21,7 @@ def env() -> None:
     import torch
 
     import plausible
+    from plausible.training.trainer import cpu_has_native_bf16
 
     lines = [
         f"plausible  {plausible.__version__}",
@@ -34,6 +35,12 @@ def env() -> None:
             else ""
         ),
         f"mps        {torch.backends.mps.is_available()}",
+        "cpu bf16   "
+        + (
+            "native (training.precision = 'bf16' trains faster on this CPU)"
+            if cpu_has_native_bf16()
+            else "emulated (keep training.precision = 'fp32' on this CPU)"
+        ),
     ]
     for name in ("matplotlib", "sklearn", "safetensors", "typer", "rich", "tensorboard"):
         try:

@@ -43,7 +43,14 @@ from plausible.training.distributed import (
 )
 from plausible.training.nan_guard import NanGuard
 
-__all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted", "load_metrics", "resolve_device"]
+__all__ = [
+    "NonFiniteLossError",
+    "Trainer",
+    "TrainingInterrupted",
+    "cpu_has_native_bf16",
+    "load_metrics",
+    "resolve_device",
+]
 
 log = logging.getLogger(__name__)
 Objective = Callable[[nn.Module, dict[str, Tensor], int | None], ObjectiveOutput]
@@ -69,7 +76,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _native_bf16() -> bool:
+def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX tiles)."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
@@ -122,7 +129,7 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
-        if config.precision == "bf16" and self.device.type == "cpu" and not _native_bf16():
+        if config.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
             log.warning(
                 "training.precision = 'bf16' on a CPU without native bfloat16 instructions "
                 "(AVX512-BF16 or AMX): autocast emulates them and is slower than fp32 here; "
