@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,3 +16,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _distribution_checks() -> Iterator[None]:
+    """torch.compile turns torch.distributions' argument checks off for the whole process; put
+    them back so that no test depends on whether a compile test ran before it."""
+    from torch.distributions import Distribution
+
+    checks = Distribution._validate_args
+    yield
+    Distribution.set_default_validate_args(checks)

@@ -22,6 +22,7 @@ from torch import nn
 import plausible
 import plausible.models.cvae  # registers cvae and conditional-baseline
 import plausible.models.mdn
+from plausible.distributions.checks import unchecked_distributions
 from plausible.models import VAE
 from plausible.registry import MODELS
 
@@ -230,10 +231,13 @@ NAN_INPUTS = {  # entry points whose NaN input would reach a Bernoulli head unch
 }
 
 
+@pytest.mark.parametrize("torch_checks", [True, False], ids=["torch-checks", "after-compile"])
 @pytest.mark.parametrize("name", sorted(NAN_INPUTS))
-def test_a_nan_input_to_a_bernoulli_head_is_refused_naming_the_example(name: str) -> None:
-    from plausible.training.trainer import _unchecked_distributions
-
+def test_a_nan_input_to_a_bernoulli_head_is_refused_naming_the_example(
+    name: str, torch_checks: bool
+) -> None:
+    # torch.compile turns torch.distributions' checks off for good; plausible's stay on.
+    torch.distributions.Distribution.set_default_validate_args(torch_checks)
     entry = ENTRY_POINTS[name]
     argument, shape = NAN_INPUTS[name]
     model = entry.build().eval()
@@ -243,7 +247,7 @@ def test_a_nan_input_to_a_bernoulli_head_is_refused_naming_the_example(name: str
         _call_raw(entry, model, bad)
     # In the trainer's steps the checks are off (each would wait for the device): the NaN guard
     # sees the non-finite output there instead.
-    with _unchecked_distributions():
+    with unchecked_distributions():
         out = _call_raw(entry, model, bad)
     values = out if isinstance(out, torch.Tensor) else out.mean
     assert not torch.isfinite(values).all()

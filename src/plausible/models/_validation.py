@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution
+
+from plausible.distributions.checks import checks_enabled
 
 __all__ = [
     "apply_head",
@@ -109,7 +110,7 @@ def check_finite(value: Tensor, name: str) -> Tensor:
     steps, where reading the verdict would make the host wait for the device and the NaN guard
     catches the result instead.
     """
-    if Distribution._validate_args and value.numel() and not bool(torch.isfinite(value).all()):
+    if checks_enabled() and value.numel() and not bool(torch.isfinite(value).all()):
         raise nonfinite_error(ValueError(f"{name} is not finite"), "network", **{name: value})
     return value
 

@@ -8,16 +8,16 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution
 
 from plausible.data.batching import TensorBatcher
+from plausible.distributions.checks import unchecked_distributions
 from plausible.objectives.output import ObjectiveOutput
 from plausible.training.callbacks import (
     Callback,
@@ -80,21 +80,6 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX tiles)."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
-@contextmanager
-def _unchecked_distributions() -> Iterator[None]:
-    """Skip torch.distributions' argument checks while the objective runs.
-
-    Each check is a wait for the device. In training they add nothing: the batcher checked the
-    data for NaN once, and the NaN guard catches a non-finite parameter as a non-finite loss.
-    """
-    previous = Distribution._validate_args
-    Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        Distribution.set_default_validate_args(previous)
 
 
 class Trainer:
@@ -210,7 +195,7 @@ class Trainer:
         """Objective on one training batch at the current step's schedule values."""
         if self._marks_graph_steps:
             torch.compiler.cudagraph_mark_step_begin()
-        with self._autocast(), _unchecked_distributions():
+        with self._autocast(), unchecked_distributions():
             return self.objective(self.step_model, batch, self.step)
 
     @torch.no_grad()
@@ -218,7 +203,7 @@ class Trainer:
         """Objective on one validation batch with every schedule at its final value."""
         if self._marks_graph_steps:
             torch.compiler.cudagraph_mark_step_begin()
-        with self._autocast(), _unchecked_distributions():
+        with self._autocast(), unchecked_distributions():
             return self.objective(self.step_model, batch, None)
 
     # -- the loop ------------------------------------------------------------------------------
