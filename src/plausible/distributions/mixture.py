@@ -12,6 +12,7 @@ from torch.distributions import (
     Distribution,
     MixtureSameFamily,
     Normal,
+    constraints,
 )
 
 from plausible.distributions.heads import full_precision
@@ -47,7 +48,20 @@ def gaussian_mixture(logits: Tensor, loc: Tensor, scale: Tensor) -> MixtureSameF
             f"{tuple(logits.shape)} and loc {tuple(loc.shape)}"
         )
     components = Independent(Normal(loc, scale.expand_as(loc)), 1)
-    return MixtureSameFamily(Categorical(logits=logits), components)
+    return _GaussianMixture(Categorical(logits=logits), components)
+
+
+class _GaussianMixture(MixtureSameFamily):
+    """``MixtureSameFamily`` whose support check also takes an empty batch.
+
+    torch checks a value against the components' support with a reshape to ``(..., -1)``, which
+    is ambiguous with no example. Gaussian components share their support (all of R^D), so the
+    components' own check (plausible's ``Independent``, which reduces over dimensions) serves.
+    """
+
+    @constraints.dependent_property
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return self.component_distribution.support
 
 
 def mixture_parts(p_y: Distribution) -> tuple[Tensor, Tensor, Tensor]:

@@ -33,8 +33,6 @@ def predictive_nll(p_y: Distribution, y: Tensor) -> Tensor:
         ``(B,)`` negative log-likelihood.
     """
     _check_target(p_y, y)
-    if y.numel() == 0:  # torch's mixture support check cannot reshape an empty batch
-        return y.new_zeros(p_y.batch_shape)
     return -p_y.log_prob(y)
 
 
