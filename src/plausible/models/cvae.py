@@ -540,6 +540,11 @@ class CVAE(_ConditionalGenerator):
                     feat, feat, self.posterior_head.param_size, hidden, activation
                 )
 
+    @property
+    def has_recognition(self) -> bool:
+        """Whether q(z|x,y) exists (``False`` for a pure GSNN built with ``recognition_net=False``)."""
+        return self.recognition_net is not None
+
     # -- the three networks ---------------------------------------------------------------------
     def _check_x(self, x: Tensor, where: str) -> Tensor:
         return check_batch(x, self.x_shape, "x", f"CVAE.{where}", self)

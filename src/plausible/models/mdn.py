@@ -109,6 +109,20 @@ class MDN(nn.Module):
                 )
             self.backbone = nn.Sequential(backbone, nn.Linear(backbone_dim, self.head.param_size))
 
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """Shape of one input, ``(x_dim,)``."""
+        return (self.x_dim,)
+
+    @property
+    def y_shape(self) -> tuple[int, ...]:
+        """Shape of one target, ``(y_dim,)``."""
+        return (self.y_dim,)
+
+    def predictive(self, x: Tensor) -> MixtureSameFamily:
+        """``p(y | x)``, the same as calling the model."""
+        return self(x)
+
     def forward(self, x: Tensor) -> MixtureSameFamily:
         """``p(y | x)`` for ``x`` ``(B, x_dim)``: batch shape ``(B,)``, event shape ``(y_dim,)``."""
         x = _check_x(x, self.x_dim, "MDN.forward", self)
@@ -120,8 +134,18 @@ class MDN(nn.Module):
         return apply_head(self.head, params, "backbone", x=x)
 
     @torch.no_grad()
-    def sample(self, x: Tensor, num_samples: int = 1, *, temperature: float = 1.0) -> Tensor:
+    def sample(
+        self, x: Tensor, num_samples: int = 1, *, mean: bool = False, temperature: float = 1.0
+    ) -> Tensor:
         """Draw ``y ~ p(y | x)``, optionally at a temperature (see :func:`tempered`).
+
+        Args:
+            x: ``(B, x_dim)`` inputs.
+            num_samples: S draws per input.
+            mean: Draw a component ``k ~ pi(x)`` and return its mean ``mu_k(x)`` (the model's
+                hypotheses in proportion to their weights, without the observation noise)
+                instead of a draw from it.
+            temperature: See :func:`tempered`.
 
         Returns:
             ``(S, B, y_dim)``.
@@ -130,7 +154,12 @@ class MDN(nn.Module):
         p_y = self(x)
         if temperature != 1.0:
             p_y = tempered(p_y, temperature)
-        return p_y.sample((num_samples,))
+        if not mean:
+            return p_y.sample((num_samples,))
+        k = p_y.mixture_distribution.sample((num_samples,))  # (S, B)
+        loc = p_y.component_distribution.mean  # (B, K, D)
+        index = k[..., None, None].expand(*k.shape, 1, loc.shape[-1])
+        return loc.expand(num_samples, *loc.shape).gather(-2, index).squeeze(-2)
 
     @torch.no_grad()
     def mean(self, x: Tensor) -> Tensor:
@@ -207,6 +236,20 @@ class GaussianRegression(nn.Module):
             with torch.no_grad():
                 last.bias[self.y_dim :] += raw
 
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """Shape of one input, ``(x_dim,)``."""
+        return (self.x_dim,)
+
+    @property
+    def y_shape(self) -> tuple[int, ...]:
+        """Shape of one target, ``(y_dim,)``."""
+        return (self.y_dim,)
+
+    def predictive(self, x: Tensor) -> Distribution:
+        """``p(y | x)``, the same as calling the model."""
+        return self(x)
+
     def forward(self, x: Tensor) -> Distribution:
         """``p(y | x) = N(f(x), diag(sigma^2))``, batch ``(B,)``, event ``(y_dim,)``."""
         out = self.net(_check_x(x, self.x_dim, "GaussianRegression.forward", self))
@@ -219,13 +262,20 @@ class GaussianRegression(nn.Module):
         return Independent(Normal(loc, scale), 1)
 
     @torch.no_grad()
-    def sample(self, x: Tensor, num_samples: int = 1, *, temperature: float = 1.0) -> Tensor:
-        """Draw ``y ~ p(y | x)``, scale times ``sqrt(temperature)``: ``(S, B, y_dim)``."""
+    def sample(
+        self, x: Tensor, num_samples: int = 1, *, mean: bool = False, temperature: float = 1.0
+    ) -> Tensor:
+        """Draw ``y ~ p(y | x)``, scale times ``sqrt(temperature)``: ``(S, B, y_dim)``.
+
+        With ``mean`` the prediction itself, repeated S times.
+        """
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         num_samples = check_count(num_samples, "num_samples", "GaussianRegression.sample")
         p_y = self(x)
         base = p_y.base_dist  # type: ignore[attr-defined]
+        if mean:
+            return base.loc.expand(num_samples, *base.loc.shape).clone()
         return Normal(base.loc, base.scale * temperature**0.5).sample((num_samples,))
 
     @torch.no_grad()
