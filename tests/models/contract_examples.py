@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-import plausible.models.cvae  # registers cvae and conditional-baseline
-import plausible.models.mdn  # registers mdn and regression
+import plausible.models  # registers every model
 import plausible.objectives.cvae  # registers cvae, gsnn, hybrid, conditional_nll
 import plausible.objectives.mdn  # noqa: F401  (registers mdn_nll and gaussian_nll)
 

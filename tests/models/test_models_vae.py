@@ -1,6 +1,8 @@
-"""VAE.sample: chunked decoding from one random stream and a memory budget that teaches."""
+"""VAE.sample: chunked decoding and a memory budget that teaches; old config names still load."""
 
 from __future__ import annotations
+
+import inspect
 
 import pytest
 import torch
@@ -31,3 +33,24 @@ def test_a_model_converted_to_bfloat16_stays_in_it() -> None:
     out = model(x)
     assert out.z.dtype == out.p_x.base_dist.logits.dtype == torch.bfloat16
     assert model.sample(3).dtype == torch.bfloat16
+
+
+def test_an_old_config_with_min_posterior_scale_builds_the_same_model() -> None:
+    """``min_posterior_scale`` is ``min_scale`` since the scale floors share one name; run
+    folders written before keep loading, into the same model."""
+    from plausible.checkpoint import build_model
+
+    kwargs = {"x_shape": [1, 4, 4], "latent_dim": 2, "hidden_dims": [8]}
+    torch.manual_seed(0)
+    old = build_model("vae", {**kwargs, "min_posterior_scale": 0.5})
+    torch.manual_seed(0)
+    new = build_model("vae", {**kwargs, "min_scale": 0.5})
+    assert old.posterior_head.min_scale == new.posterior_head.min_scale == 0.5
+    x = torch.rand(3, 1, 4, 4)
+    with torch.no_grad():
+        # A floor of 0.5 under a softplus: every posterior scale exceeds it, in both models.
+        scale_old, scale_new = old.encode(x).stddev, new.encode(x).stddev
+    assert torch.equal(scale_old, scale_new) and bool((scale_old > 0.5).all())
+    assert "min_posterior_scale" not in inspect.signature(VAE).parameters
+    with pytest.raises(ValueError, match="pass only min_scale"):
+        build_model("vae", {**kwargs, "min_scale": 0.5, "min_posterior_scale": 0.5})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from plausible.nn.canvas import region_mask
 
 __all__ = [
     "UNOBSERVED",
@@ -86,28 +87,6 @@ def unobserved_regions(size: int, num_observed: int) -> list[Region]:
     _check_square(size, size)
     observed = set(_OBSERVED[num_observed])
     return [_quadrant_box(r, c, size) for r in (0, 1) for c in (0, 1) if (r, c) not in observed]
-
-
-def region_mask(height: int, width: int, regions: Sequence[Sequence[int]]) -> Tensor:
-    """``(H, W)`` boolean mask that is ``True`` inside any of ``regions``.
-
-    Args:
-        height: Image height.
-        width: Image width.
-        regions: Rectangles ``(top, left, height, width)``; each must lie inside the image.
-    """
-    mask = torch.zeros(height, width, dtype=torch.bool)
-    for region in regions:
-        if len(region) != 4:
-            raise ValueError(f"a region is (top, left, height, width), got {tuple(region)}")
-        top, left, h, w = (int(v) for v in region)
-        if top < 0 or left < 0 or h < 1 or w < 1 or top + h > height or left + w > width:
-            raise ValueError(
-                f"region (top={top}, left={left}, height={h}, width={w}) does not lie inside a "
-                f"{height} x {width} image"
-            )
-        mask[top : top + h, left : left + w] = True
-    return mask
 
 
 def quadrant_mask(height: int, width: int, num_observed: int) -> Tensor:

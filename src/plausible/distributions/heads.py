@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 ScaleMode = Literal["fixed", "shared", "per_dim"]
-HEADS: Registry = Registry("likelihood")
+HEADS: Registry[type[DistributionHead]] = Registry("likelihood")
 
 
 def full_precision(params: Tensor) -> Tensor:

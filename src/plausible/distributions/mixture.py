@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +61,8 @@ class _GaussianMixture(MixtureSameFamily):
 
     @constraints.dependent_property
     def support(self) -> constraints.Constraint:  # type: ignore[override]
-        return self.component_distribution.support
+        # Typed Optional by torch; the Gaussian components used here always declare theirs.
+        return cast(constraints.Constraint, self.component_distribution.support)
 
 
 def mixture_parts(p_y: Distribution) -> tuple[Tensor, Tensor, Tensor]:

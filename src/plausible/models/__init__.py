@@ -1,7 +1,17 @@
 """Model families; importing this package registers every model in ``MODELS``."""
 
-from plausible.models.cvae import CVAE, ConditionalBaseline
+from plausible.models.baseline import BaselineOutput, ConditionalBaseline
+from plausible.models.cvae import CVAE, CVAEOutput
 from plausible.models.mdn import MDN, GaussianRegression
 from plausible.models.vae import VAE, VAEOutput
 
-__all__ = ["CVAE", "MDN", "VAE", "ConditionalBaseline", "GaussianRegression", "VAEOutput"]
+__all__ = [
+    "CVAE",
+    "MDN",
+    "VAE",
+    "BaselineOutput",
+    "CVAEOutput",
+    "ConditionalBaseline",
+    "GaussianRegression",
+    "VAEOutput",
+]

@@ -273,10 +273,10 @@ class GaussianRegression(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         num_samples = check_count(num_samples, "num_samples", "GaussianRegression.sample")
         p_y = self(x)
-        base = p_y.base_dist  # type: ignore[attr-defined]
+        loc = p_y.mean
         if mean:
-            return base.loc.expand(num_samples, *base.loc.shape).clone()
-        return Normal(base.loc, base.scale * temperature**0.5).sample((num_samples,))
+            return loc.expand(num_samples, *loc.shape).clone()
+        return Normal(loc, p_y.stddev * temperature**0.5).sample((num_samples,))
 
     @torch.no_grad()
     def mean(self, x: Tensor) -> Tensor:

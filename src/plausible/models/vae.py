@@ -14,6 +14,7 @@ from torch.distributions import Distribution
 
 from plausible.distributions import DiagonalGaussianHead, StandardNormalPrior, make_likelihood
 from plausible.distributions.heads import ScaleMode
+from plausible.models._renamed import renamed_kwargs
 from plausible.models._validation import (
     apply_head,
     check_batch,
@@ -84,6 +85,7 @@ class VAEOutput:
 
 
 @MODELS.register("vae")
+@renamed_kwargs(min_posterior_scale="min_scale")  # the name in older config.json files
 class VAE(nn.Module):
     """Gaussian-latent VAE with an MLP or convolutional encoder and decoder.
 
@@ -98,7 +100,8 @@ class VAE(nn.Module):
         likelihood_scale: For ``gaussian`` / ``laplace``: ``fixed``, ``shared`` or ``per_dim``.
         likelihood_init_scale: Initial (or fixed) scale of a ``gaussian`` / ``laplace`` likelihood.
         activation: Non-linearity of the hidden layers.
-        min_posterior_scale: Floor on the posterior standard deviation.
+        min_scale: Floor on the standard deviation of the posterior q(z|x) (also accepted under
+            its old name ``min_posterior_scale``).
 
     References:
         Kingma, D. P. and Welling, M. "Auto-Encoding Variational Bayes." ICLR 2014.
@@ -120,7 +123,7 @@ class VAE(nn.Module):
         likelihood_scale: ScaleMode = "fixed",
         likelihood_init_scale: float = 1.0,
         activation: Activation = "relu",
-        min_posterior_scale: float = 1e-4,
+        min_scale: float = 1e-4,
     ) -> None:
         super().__init__()
         self.x_shape = tuple(int(s) for s in x_shape)
@@ -129,8 +132,8 @@ class VAE(nn.Module):
         self.latent_dim = int(latent_dim)
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
-        if not min_posterior_scale > 0:
-            raise ValueError(f"min_posterior_scale must be > 0, got {min_posterior_scale}")
+        if not min_scale > 0:
+            raise ValueError(f"min_scale must be > 0, got {min_scale}")
         if architecture not in ("mlp", "conv"):
             raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
         if architecture == "conv" and len(self.x_shape) != 3:
@@ -138,9 +141,7 @@ class VAE(nn.Module):
                 f"architecture='conv' needs x_shape=(C, H, W), got {self.x_shape}; "
                 "use 'mlp' for vectors"
             )
-        self.posterior_head = DiagonalGaussianHead(
-            (self.latent_dim,), min_scale=min_posterior_scale
-        )
+        self.posterior_head = DiagonalGaussianHead((self.latent_dim,), min_scale=min_scale)
         self.likelihood = make_likelihood(
             likelihood, self.x_shape, scale=likelihood_scale, init_scale=likelihood_init_scale
         )
