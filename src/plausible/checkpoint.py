@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from plausible._version import __version__
 from plausible.io import atomic_write_bytes
+from plausible.registry import MODELS
 
 __all__ = [
     "FORMAT_VERSION",
@@ -84,8 +87,6 @@ def check_format_version(meta: dict[str, Any], where: str | Path) -> None:
     Raises:
         CheckpointError: If ``meta["format_version"]`` is not :data:`FORMAT_VERSION`.
     """
-    import plausible
-
     version = meta.get("format_version")
     if version == FORMAT_VERSION and not isinstance(version, bool):
         return
@@ -97,26 +98,42 @@ def check_format_version(meta: dict[str, Any], where: str | Path) -> None:
         advice = "open it with the version of plausible that wrote it"
     raise CheckpointError(
         f"{where} was written by {by} in format version {version!r}, but this plausible "
-        f"({plausible.__version__}) reads format version {FORMAT_VERSION} only; {advice}, "
+        f"({__version__}) reads format version {FORMAT_VERSION} only; {advice}, "
         "or train a new run"
     )
 
 
+def _next_step(path: Path) -> str:
+    """What to do about an unreadable JSON file of a run folder (nothing for other files)."""
+    if path.name == "config.json":
+        return ": restore it from a backup, or retrain with `plausible train RECIPE --out NEW`"
+    return ""
+
+
 def read_json(path: str | Path) -> dict[str, Any]:
-    """Read a JSON object, with an error that names the file when it is missing or malformed."""
+    """Read a JSON object, with an error that names the file when it is missing or malformed,
+    and for a run's ``config.json`` says how to recover."""
     path = Path(path)
+    what = f"{path.name} of {path.parent}" if path.name == "config.json" else str(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
     except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path} is not valid JSON ({err})") from err
+        raise CheckpointError(
+            f"{what} is not valid JSON ({err.msg}: line {err.lineno}, column {err.colno})"
+            + _next_step(path)
+        ) from err
     except UnicodeDecodeError as err:
-        raise CheckpointError(f"{path} is not a UTF-8 text (JSON) file ({err})") from err
+        raise CheckpointError(
+            f"{what} is not a UTF-8 text (JSON) file ({err}){_next_step(path)}"
+        ) from err
     except IsADirectoryError:
         raise CheckpointError(f"{path} is a folder; expected a JSON file") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        raise CheckpointError(
+            f"{what} must hold a JSON object, got {type(data).__name__}{_next_step(path)}"
+        )
     return data
 
 
@@ -127,10 +144,6 @@ def build_model(name: str, kwargs: dict[str, Any]) -> nn.Module:
         KeyError: For an unknown model name, listing the registered ones.
         ValueError: For keyword arguments the model does not take or values it refuses.
     """
-    import inspect
-
-    from plausible.registry import MODELS
-
     cls = MODELS.get(name)
     try:
         return cls(**kwargs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
+import json
 import math
 import sys
 import types
@@ -20,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from plausible.models._renamed import renamed_kwargs_of
+from plausible.objectives.schedules import Kind, Schedule
 from plausible.registry import MODELS, OBJECTIVES, TASKS
 from plausible.training.config import TrainerConfig
 
@@ -66,12 +69,7 @@ def load_recipe(name_or_path: str | Path) -> dict[str, Any]:
                 f"{path} is not a UTF-8 text file ({err}); a recipe is a TOML or JSON file"
             ) from None
         try:
-            if path.suffix == ".json":
-                import json
-
-                data = json.loads(text)
-            else:
-                data = tomllib.loads(text)
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as err:
             raise ConfigError(f"could not parse {path}: {err}") from err
         if not isinstance(data, dict):
@@ -222,8 +220,6 @@ def _check_kwargs(
 
 def _check_schedule(spec: dict[str, Any], where: str) -> dict[str, Any]:
     """Check a schedule table (``{schedule = "linear", end = 1.0, steps = 100}``) up front."""
-    from plausible.objectives.schedules import Kind, Schedule
-
     if "schedule" not in spec:
         raise ConfigError(
             f"{where} is a table, so it must be a schedule with a 'schedule' key (constant, "
@@ -289,6 +285,11 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         except KeyError as err:
             raise ConfigError(f"{table}.name: {err.args[0]}") from None
         skip = 2 if table == "objective" else 0  # objective adapters take (model, batch, ...)
+        if isinstance(target, type):
+            # An older recipe may spell a renamed argument the old way (min_posterior_scale).
+            for old_key, new_key in renamed_kwargs_of(target).items():
+                if old_key in section and new_key not in section:
+                    section[new_key] = section.pop(old_key)
         out[table] = {"name": name, **_check_kwargs(target, section, table, skip=skip)}
     training = _check_kwargs(TrainerConfig, config.get("training", {}), "training")
     try:

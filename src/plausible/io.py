@@ -1,4 +1,10 @@
-"""Atomic file writes: every file the project writes appears complete or not at all."""
+"""Atomic file writes: every file the project writes appears complete or not at all.
+
+This is the one writer of the project's files (run folders, reports, caches): a temporary file in
+the target's folder, fsync, rename over the target, fsync of the folder. Every file it writes gets
+the same mode, :data:`FILE_MODE` less the umask, which is what ``open(path, "w")`` gives: ``0644``
+under the usual umask ``022``, so colleagues on a shared machine can read a run folder.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,13 @@ import contextlib
 import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "FILE_MODE",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -20,6 +27,9 @@ __all__ = [
     "fsync_dir",
     "write_error",
 ]
+
+#: Mode of every file written here, before the process umask removes bits from it (``open``'s).
+FILE_MODE = 0o666
 
 #: errno values that mean "the disk (or the user's quota) is full".
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
@@ -65,20 +75,46 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """Create an empty ``.{name}.{random}.tmp`` beside ``path``; return its descriptor and name.
+
+    ``tempfile.mkstemp`` would create it with mode 0600 and reading the umask to widen that is not
+    thread-safe, so the file is created here with :data:`FILE_MODE` and the kernel applies the
+    umask (and a folder's default ACL) exactly as for any new file.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)  # POSIX / Windows only
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, FILE_MODE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free temporary name beside {path}", str(path))
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success fsync it, rename it over ``path`` and
     fsync the folder.
 
-    On an exception (a full disk, an interrupt) the temporary file is removed and ``path`` keeps
-    its previous content. An ``OSError`` is re-raised with the same ``errno`` and a message that
-    names ``path``, says whether the disk is full and that the previous content is unchanged.
+    The file ends with mode :data:`FILE_MODE` less the umask, whatever the mode of the file it
+    replaces. On an exception (a full disk, an interrupt) the temporary file is removed and
+    ``path`` keeps its previous content. An ``OSError`` is re-raised with the same ``errno`` and a
+    message that names ``path``, says whether the disk is full and that the previous content is
+    unchanged.
+
+    Args:
+        path: The file to write; missing parent folders are created.
+        mode: ``"w"`` (UTF-8 text) or ``"wb"`` (bytes).
     """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a whole file: mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temporary(path)
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
@@ -96,18 +132,22 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; return ``path`` as a ``Path``."""
     with atomic_open(path, "wb") as f:
         f.write(data)
+    return Path(path)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; return ``path`` as a ``Path``."""
     with atomic_open(path, "w") as f:
         f.write(text)
+    return Path(path)
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n")
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically; return ``path`` as a ``Path``."""
+    return atomic_write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n"
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-import plausible
+from plausible._version import __version__
 from plausible.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
@@ -28,15 +28,34 @@ from plausible.checkpoint import (
     read_json,
     save_weights,
 )
-from plausible.config import ConfigError, validate_config
+from plausible.config import validate_config
 from plausible.io import atomic_write_json
+from plausible.metrics.suite import EvaluationInterrupted, run_metrics
 from plausible.registry import TASKS
+from plausible.reports import write_report
+from plausible.reports.evaluation import reattach_sections, summary_section
+from plausible.run_folder import folder_state, resolve_run
 from plausible.tasks.base import Task, TaskData
 from plausible.training import ConfiguredObjective, Trainer, TrainerConfig, load_metrics
 
-__all__ = ["Run", "evaluate_run", "load_run", "train_run"]
+__all__ = [
+    "EvaluationInterrupted",
+    "Run",
+    "evaluate_run",
+    "evaluation_settings",
+    "load_baselines",
+    "load_run",
+    "train_baselines",
+    "train_run",
+]
 
 log = logging.getLogger(__name__)
+
+#: ``[evaluation]`` key read by :meth:`Task.baselines` (``baseline = false``: no companion runs).
+COMPANION_KEY = "baseline"
+
+#: Seed of an evaluation when neither the recipe nor ``plausible evaluate --seed`` gives one.
+EVALUATION_SEED = 0
 
 
 @dataclass
@@ -73,22 +92,21 @@ def train_run(
 
     Args:
         config: A recipe (already loaded, overrides applied); validated here.
-        out_dir: Run folder; created if missing. Refuses a folder that already holds a run unless
-            ``resume`` is set.
-        resume: Continue from ``out_dir/checkpoint`` exactly where training stopped.
+        out_dir: Run folder; created if missing. What happens to a folder that already holds a
+            run is decided by :func:`plausible.run_folder.resolve_run`.
+        resume: Continue the run in ``out_dir`` exactly where training stopped (from step 0
+            when it stopped before its first checkpoint).
         evaluate: Run the task's test-set evaluation and figures after training.
 
     Returns:
         The run folder.
     """
-    cfg = validate_config(config)
     out = Path(out_dir)
     # Under torchrun every rank trains; rank 0 alone writes the run folder.
     is_main = int(os.environ.get("RANK", "0")) == 0
-    if is_main and not resume and (out / "config.json").exists():
-        raise ConfigError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
+    resolved = resolve_run(config, out, resume=resume, is_main=is_main)
+    cfg = validate_config(resolved.config)
+    resume = resolved.resume
     out.mkdir(parents=True, exist_ok=True)
     training = TrainerConfig(**cfg["training"])
     torch.manual_seed(training.seed)
@@ -104,7 +122,7 @@ def train_run(
     model = build_model(name, model_kwargs)
     full_config = {
         "format_version": FORMAT_VERSION,
-        "plausible_version": plausible.__version__,
+        "plausible_version": __version__,
         "description": cfg.get("description", ""),
         "task": cfg["task"],
         "model": {"name": name, **model_kwargs},
@@ -125,6 +143,7 @@ def train_run(
     fit = trainer.fit(
         data.train, data.val if has_val else None, transform=task.batch_transform(), resume=resume
     )
+    train_baselines(task, full_config, out)
     if not trainer.is_main:
         return out
     save_weights(out / "model.safetensors", model)
@@ -148,6 +167,36 @@ def train_run(
     return out
 
 
+def train_baselines(task: Task, config: dict[str, Any], out: Path) -> None:
+    """Train the task's companion runs (:meth:`Task.baselines`) into ``out/baseline/<name>``.
+
+    Each is a run folder of its own, under the same folder rule as any run: a finished one is
+    kept, an interrupted one resumes, one stopped before its first checkpoint starts again.
+    """
+    for name, recipe in task.baselines(config).items():
+        folder = out / "baseline" / name
+        state = folder_state(folder)
+        if state == "finished":
+            continue
+        log.info("training the companion run %s", folder)
+        train_run(recipe, folder, resume=state == "checkpointed", evaluate=False)
+
+
+def load_baselines(
+    task: Task, config: dict[str, Any], path: Path, *, device: torch.device
+) -> dict[str, nn.Module | None]:
+    """The trained companion runs of the run in ``path``; ``None`` where one is missing."""
+    out: dict[str, nn.Module | None] = {}
+    for name in task.baselines(config):
+        folder = path / "baseline" / name
+        if (folder / "model.safetensors").exists():
+            out[name] = load_run(folder, device=device).model
+        else:
+            log.warning("companion run %s is missing; it is left out of the evaluation", folder)
+            out[name] = None
+    return out
+
+
 def load_run(path: str | Path, *, device: str | torch.device = "cpu") -> Run:
     """Rebuild the model of a run folder from ``config.json`` and ``model.safetensors``."""
     path = Path(path)
@@ -168,6 +217,27 @@ def load_run(path: str | Path, *, device: str | torch.device = "cpu") -> Run:
     return Run(path=path, config=config, model=model, task=_build_task(config))
 
 
+def evaluation_settings(
+    task: Task, config: dict[str, Any], extra: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The ``[evaluation]`` table a run is evaluated with: the task's defaults, then the run's
+    recipe, then ``extra`` (``plausible evaluate`` options); sub-tables are merged key by key."""
+    settings = _merge(_merge(task.evaluation_defaults(), config.get("evaluation", {})), extra or {})
+    # Read by Task.baselines to switch companion runs off, not a suite setting.
+    settings.pop(COMPANION_KEY, None)
+    return settings
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        out[key] = (
+            _merge(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+        )
+    return out
+
+
 def evaluate_run(
     path: str | Path,
     *,
@@ -178,11 +248,35 @@ def evaluate_run(
     summary: dict[str, Any] | None = None,
     figures: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a run on its test split; update ``summary.json``, figures and ``report.md``."""
-    from plausible.metrics.suite import reattach_sections
-    from plausible.viz import write_report
+    """Evaluate a run on its test split; update ``summary.json``, figures and ``report.md``.
 
+    The suite metrics the task names (or the ``[evaluation] metrics`` list) run with
+    :func:`plausible.metrics.suite.run_metrics`; their values become summary.json's ``test``
+    section (:func:`plausible.reports.evaluation.summary_section`). The evaluation is seeded
+    (``seed`` in ``settings`` or the recipe's ``[evaluation]``, else :data:`EVALUATION_SEED`),
+    so evaluating a run twice gives the same numbers; summary.json's ``evaluation`` section
+    records the seed and the settings.
+
+    Raises:
+        EvaluationInterrupted: On Ctrl-C, naming ``plausible evaluate`` on the run folder.
+    """
     path = Path(path)
+    try:
+        return _evaluate(path, settings, model, task, data, summary, figures=figures)
+    except KeyboardInterrupt:
+        raise EvaluationInterrupted(path) from None
+
+
+def _evaluate(
+    path: Path,
+    settings: dict[str, Any] | None,
+    model: nn.Module | None,
+    task: Task | None,
+    data: TaskData | None,
+    summary: dict[str, Any] | None,
+    *,
+    figures: bool,
+) -> dict[str, Any]:
     if model is None or task is None:
         run = load_run(path, device="cuda" if torch.cuda.is_available() else "cpu")
         model, task = run.model, run.task
@@ -190,17 +284,51 @@ def evaluate_run(
     else:
         config = read_json(path / "config.json")
     data = task.load() if data is None else data
-    eval_settings = {**config.get("evaluation", {}), **(settings or {})}
+    eval_settings = evaluation_settings(task, config, settings)
+    names = eval_settings.pop("metrics", None) or task.metrics
+    seed = int(eval_settings.setdefault("seed", EVALUATION_SEED))
+    log.info("evaluating %s on its test split (seed %d)", path, seed)
+    # Whatever still draws from the global stream (a metric without its own stream, a figure)
+    # draws the same numbers at every evaluation.
+    torch.manual_seed(seed)
     tic = time.perf_counter()
     model.eval()
-    metrics = task.evaluate(model, data, settings=eval_settings)
+    results = run_metrics(names, model, data, eval_settings) if names else {}
+    metrics = summary_section(results)
+    baselines = load_baselines(task, config, path, device=next(model.parameters()).device)
+    for name in task.compared_baselines:
+        base = baselines.get(name)
+        if name not in baselines:
+            continue
+        if base is None:
+            metrics[name] = {"skipped": f"companion run baseline/{name} is missing"}
+            continue
+        log.info("evaluating the companion run baseline/%s", name)
+        metrics[name] = summary_section(run_metrics(names, base, data, eval_settings))
+        if "nll" in metrics and "nll" in metrics[name]:
+            gain = metrics[name]["nll"]["mean"] - metrics["nll"]["mean"]
+            metrics.setdefault("comparison", {})[f"nll_gain_over_{name}"] = gain
     metrics["evaluation_time_s"] = time.perf_counter() - tic
     if summary is None:
         summary = read_json(path / "summary.json") if (path / "summary.json").exists() else {}
     summary["test"] = metrics
+    summary["evaluation"] = {"seed": eval_settings["seed"], "settings": _jsonable(eval_settings)}
     atomic_write_json(path / "summary.json", summary)
     records = load_metrics(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []
-    figs = task.figures(model, data, path / "figures", records=records) if figures else {}
+    if figures:
+        log.info("drawing the figures into %s", path / "figures")
+    figs = (
+        task.figures(
+            model,
+            data,
+            path / "figures",
+            records=records,
+            baselines=baselines,
+            settings=eval_settings,
+        )
+        if figures
+        else {}
+    )
     old_report = (path / "report.md").read_text() if (path / "report.md").exists() else ""
     write_report(
         path,
@@ -231,4 +359,9 @@ def _report_table(summary: dict[str, Any]) -> dict[str, Any]:
             "device",
         )
     }
-    return {**test, **{f"training {k}": v for k, v in train.items()}}
+    seed = summary.get("evaluation", {}).get("seed")
+    return {
+        **test,
+        **({"evaluation seed": seed} if seed is not None else {}),
+        **{f"training {k}": v for k, v in train.items()},
+    }

@@ -144,6 +144,32 @@ def test_evaluate_writes_metrics(trained_run: Path) -> None:
     )
 
 
+def test_evaluate_prints_a_table_and_its_seed_and_repeats_its_numbers(trained_run: Path) -> None:
+    def evaluate(*extra: str) -> tuple[str, dict]:
+        result = _invoke("evaluate", str(trained_run), "-k", "4", "--no-figures", *extra)
+        assert result.exit_code == 0, result.output
+        summary = json.loads((trained_run / "summary.json").read_text())
+        summary["test"].pop("evaluation_time_s")
+        return result.output, summary
+
+    output, first = evaluate()
+    # The table of estimates that `train` prints, not the summary as raw JSON.
+    assert "test set: mean ± standard error (evaluation seed 0)" in output
+    assert '"test_nll": {' not in output
+    assert first["evaluation"]["seed"] == 0 and first["evaluation"]["settings"]["seed"] == 0
+    assert evaluate()[1]["test"] == first["test"]  # the same seed gives the same numbers
+    output, other = evaluate("--seed", "1")
+    assert "(evaluation seed 1)" in output and other["evaluation"]["seed"] == 1
+    assert other["test"]["test_nll"]["mean"] != first["test"]["test_nll"]["mean"]
+
+
+def test_evaluate_with_metrics_prints_a_table(trained_run: Path) -> None:
+    result = _invoke("evaluate", str(trained_run), "-m", "nll,collapse", "-s", "nll.num_samples=2")
+    assert result.exit_code == 0, result.output
+    assert "evaluation suite (seed 0)" in result.output and "nll.nll" in result.output
+    assert "collapse.active_units" in result.output and '"nll.nll": {' not in result.output
+
+
 @pytest.mark.parametrize("suffix", [".png", ".npy"], ids=str)
 def test_sample_writes_images_or_arrays(trained_run: Path, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"s{suffix}"
@@ -165,11 +191,21 @@ def test_resume_continues_a_finished_run(trained_run: Path) -> None:
         "--resume",
         "--set",
         "training.epochs=3",
+        *[arg for s in SMOKE["images"] for arg in ("--set", s)],
         "--no-eval",
     )
     assert result.exit_code == 0, result.output
     summary = json.loads((trained_run / "summary.json").read_text())
     assert summary["training"]["epochs"] == 3
+
+
+def test_resume_refuses_another_recipe_naming_the_differences(trained_run: Path) -> None:
+    # The run is a VAE on digits; resuming it with a CVAE recipe must not re-evaluate the VAE.
+    result = _invoke("train", "cvae-class-digits", "--out", str(trained_run), "--resume")
+    assert result.exit_code == 2, result.output
+    assert "holds a different run" in result.output
+    assert "model.name: run 'vae', now 'cvae'" in result.output
+    assert "task.name: run 'images'" in result.output
 
 
 def test_existing_run_folder_is_not_overwritten(trained_run: Path) -> None:
@@ -238,6 +274,92 @@ def test_sample_explains_that_a_conditional_run_needs_an_input(tmp_path: Path) -
     result = _invoke("sample", str(run), "--out", str(tmp_path / "s.png"))
     assert result.exit_code == 2
     assert "predicts from an input" in result.output and "Traceback" not in result.output
+    assert "plausible explore" in result.output
+    result = _invoke("sample", str(run), "--label", "3", "--out", str(tmp_path / "s.png"))
+    assert result.exit_code == 2 and "--label applies only to class-conditional" in result.output
+
+
+@pytest.fixture(scope="module")
+def class_conditional_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "cvae-class"
+    args = ["train", "cvae-class-digits", "--out", str(run), "--no-eval"]
+    args += ["--set", "training.epochs=3"]
+    args += [a for s in SMOKE["class-conditional"] for a in ("--set", s)]
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    return run
+
+
+def test_sample_draws_n_images_per_label_of_a_class_conditional_run(
+    class_conditional_run: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from plausible.runs import load_run
+
+    out = tmp_path / "s.npy"
+    args = ["sample", str(class_conditional_run), "--label", "3,7", "--label", "3", "-n", "5"]
+    result = _invoke(*args, "--seed", "4", "--out", str(out))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    samples = np.load(out)
+    assert samples.shape == (2, 5, 1, 8, 8)  # labels 3 and 7 (the repeated 3 once), 5 each
+    # The same draws as the model given the one-hot labels e_3 and e_7 directly.
+    model = load_run(class_conditional_run).model
+    torch.manual_seed(4)
+    x = torch.zeros(2, 10)
+    x[0, 3] = x[1, 7] = 1.0
+    expected = model.sample(x, 5, mean=True).transpose(0, 1).numpy()
+    np.testing.assert_allclose(samples, expected, rtol=0, atol=1e-6)
+    png = tmp_path / "s.png"
+    result = _invoke("sample", str(class_conditional_run), "--label", "all", "--out", str(png))
+    assert result.exit_code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([], "name the class(es) with --label (0 to 9"),
+        (["--label", "10"], "--label 10 is out of range"),
+        (["--label", "-1"], "--label -1 is out of range"),
+        (["--label", "three"], "--label takes class numbers"),
+    ],
+    ids=str,
+)
+def test_sample_label_mistakes_are_clear_errors(
+    class_conditional_run: Path, tmp_path: Path, labels: list[str], message: str
+) -> None:
+    result = _invoke(
+        "sample", str(class_conditional_run), *labels, "--out", str(tmp_path / "s.png")
+    )
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert message in " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_sample_label_on_an_unconditional_run_is_refused(trained_run: Path, tmp_path: Path) -> None:
+    result = _invoke("sample", str(trained_run), "--label", "3", "--out", str(tmp_path / "s.png"))
+    assert result.exit_code == 2 and "leave --label out" in result.output  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("flags", "title"), [([], "9 decoder means"), (["--draw"], "9 draws")])
+def test_sample_grid_title_says_means_or_draws(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], title: str
+) -> None:
+    import plausible.viz
+
+    titles: list[str] = []
+    real = plausible.viz.image_grid
+
+    def spy(*args: object, title: str | None = None, **kw: object) -> Path:
+        titles.append(str(title))
+        return real(*args, title=title, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plausible.viz, "image_grid", spy)
+    result = _invoke(
+        "sample", str(trained_run), "-n", "9", *flags, "--out", str(tmp_path / "s.png")
+    )
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert len(titles) == 1 and titles[0].startswith(title), titles
 
 
 def test_sample_refuses_a_request_over_the_memory_budget(trained_run: Path, tmp_path: Path) -> None:
@@ -252,3 +374,17 @@ def test_sample_in_chunks_gives_the_requested_count(trained_run: Path, tmp_path:
     result = _invoke("sample", str(trained_run), "-n", "2500", "--out", str(tmp_path / "s.npy"))
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "s.npy").shape == (2500, 1, 8, 8)
+
+
+def test_sample_on_a_corrupt_config_says_how_to_recover(trained_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "broken"
+    shutil.copytree(trained_run, run)
+    (run / "config.json").write_text('{\n  "model": {\n    "name": "vae",,\n')
+    result = _invoke("sample", str(run), "--out", str(tmp_path / "s.png"))
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    text = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert f"config.json of {run} is not valid JSON" in text
+    assert "line 3, column 19" in text  # the second comma
+    assert "restore it from a backup, or retrain with `plausible train RECIPE --out NEW`" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,114 @@ def test_settings_parse_as_toml_values() -> None:
     assert parse_settings(
         ["num_samples=100", "quality.output=mode", "dq.temperatures=[0.5, 1]"]
     ) == {"num_samples": 100, "quality": {"output": "mode"}, "dq": {"temperatures": [0.5, 1]}}
+
+
+def _trained_layout_run(
+    path: Path, model: dict[str, Any], task: dict[str, Any], test: dict[str, Any]
+) -> Path:
+    """A run folder as `plausible train` writes it (summary.json's test section at the top)."""
+    path.mkdir(parents=True)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "objective": {"name": "elbo"},
+        "task": task,
+        "training": {"epochs": 3, "lr": 0.001},
+    }
+    (path / "config.json").write_text(json.dumps(config))
+    summary = {"test": test, "training": {"epochs": 3, "wall_time_s": 1.0}}
+    (path / "summary.json").write_text(json.dumps(summary))
+    return path
+
+
+def _estimate(mean: float) -> dict[str, float]:
+    return {"mean": mean, "stderr": 0.1, "num_samples": 10}
+
+
+def test_compare_ranks_summary_likelihoods_and_calls_active_units_descriptive(
+    tmp_path: Path,
+) -> None:
+    runs = [
+        _trained_layout_run(
+            tmp_path / name,
+            {"name": "vae", "x_shape": [1, 8, 8], "latent_dim": latent},
+            {"name": "images", "dataset": "digits"},
+            {
+                "test_nll": _estimate(nll),
+                "test_negative_elbo": _estimate(nll + 1.0),
+                "test_kl": _estimate(kl),
+                "bits_per_dim": nll / 64 / math.log(2),
+                "active_units": units,
+                "latent_dim": latent,
+            },
+        )
+        for name, nll, kl, units, latent in (("small", 28.0, 3.0, 2, 4), ("big", 25.0, 6.0, 5, 8))
+    ]
+    out = tmp_path / "cmp"
+    result = _invoke("compare", *map(str, runs), "--out", str(out), "--no-figures")
+    assert result.exit_code == 0, result.output
+    rows = {row["key"]: row for row in json.loads((out / "compare.json").read_text())["rows"]}
+    assert (rows["test_nll"]["better"], rows["test_nll"]["best"]) == ("lower", 1)
+    assert (rows["test_negative_elbo"]["better"], rows["test_negative_elbo"]["best"]) == (
+        "lower",
+        1,
+    )
+    assert (rows["bits_per_dim"]["better"], rows["bits_per_dim"]["best"]) == ("lower", 1)
+    for key in ("active_units", "test_kl", "latent_dim"):
+        assert (rows[key]["better"], rows[key]["best"]) == ("descriptive", None), key
+    assert rows["training.epochs"]["better"] is None
+    md = (out / "compare.md").read_text()
+    assert "| test_nll | 28.00 ± 0.10 (K=10) | **25.00 ± 0.10 (K=10)** | lower |" in md
+    assert "| active_units | 2 | 5 | descriptive |" in md
+    assert "Warning" not in md  # two VAEs on one data set: one quantity
+
+
+def test_compare_warns_when_one_likelihood_column_mixes_quantities(tmp_path: Path) -> None:
+    vae = _trained_layout_run(
+        tmp_path / "vae",
+        {"name": "vae", "x_shape": [1, 8, 8], "latent_dim": 2},
+        {"name": "images", "dataset": "digits"},
+        {"nll": _estimate(25.0), "active_units": 2},
+    )
+    cvae = _trained_layout_run(
+        tmp_path / "cvae",
+        {"name": "cvae", "x_shape": [10], "y_shape": [1, 8, 8], "latent_dim": 2},
+        {"name": "class-conditional", "dataset": "digits"},
+        {"nll": _estimate(20.0)},
+    )
+    mdn = _trained_layout_run(
+        tmp_path / "mdn",
+        {"name": "mdn", "x_dim": 1, "y_dim": 1},
+        {"name": "inverse-sine"},
+        {"nll": _estimate(-1.0)},
+    )
+    out = tmp_path / "cmp"
+    result = _invoke("compare", str(vae), str(cvae), str(mdn), "--out", str(out), "--no-figures")
+    assert result.exit_code == 0, result.output
+    table = json.loads((out / "compare.json").read_text())
+    rows = {row["key"]: row for row in table["rows"]}
+    assert rows["nll"]["best"] is None and rows["nll"]["comparable"] is False
+    (warning,) = table["warnings"]
+    assert "-log p(x) on images (digits): vae" in warning
+    assert "-log p(y|x) on class-conditional (digits): cvae" in warning
+    assert "-log p(y|x) on inverse-sine: mdn" in warning
+    text = " ".join(result.output.split())
+    assert "warning: not comparable, not ranked" in text
+    md = (out / "compare.md").read_text()
+    cells = "25.00 ± 0.10 (K=10) | 20.00 ± 0.10 (K=10) | -1.00 ± 0.10 (K=10)"
+    assert f"| nll | {cells} | lower, not comparable |" in md
+    assert "> **Warning**: not comparable, not ranked" in md
+
+
+def test_compare_shows_the_settings_that_differ_first(
+    fake_runs: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "cmp"
+    result = _invoke("compare", *map(str, fake_runs), "--out", str(out), "--no-figures")
+    assert result.exit_code == 0, result.output
+    table = json.loads((out / "compare.json").read_text())
+    assert table["config_diff"] == [{"key": "objective.beta", "values": [1.0, 4.0]}]
+    md = (out / "compare.md").read_text()
+    assert md.index("## Settings that differ") < md.index("| objective.beta | `1.0` | `4.0` |")
+    assert md.index("| objective.beta | `1.0` | `4.0` |") < md.index("## Metrics")
+    assert result.output.index("settings that differ") < result.output.index("metric")

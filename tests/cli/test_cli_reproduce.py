@@ -104,6 +104,19 @@ def test_reproduce_results_json_has_every_model_and_estimator(reproduced: tuple[
     assert (out / "q1" / "cvae" / "model.safetensors").is_file()
 
 
+def test_reproduce_says_where_it_writes_which_model_runs_and_the_time_left(
+    reproduced: tuple[Path, str],
+) -> None:
+    out, output = reproduced
+    text = " ".join(output.split())
+    assert f"into {out.resolve()}" in text
+    models = ("baseline", "gsnn", "cvae", "hybrid")
+    for i, (q, model) in enumerate([(q, m) for q in (1, 3) for m in models], 1):
+        assert f"model {i} of 8: quadrants={q}, {model}" in text
+    # From the second model on, the time left for all of them.
+    assert "model 2 of 8: quadrants=1, gsnn; about " in text and " left in all" in text
+
+
 def test_resume_reuses_finished_runs(reproduced: tuple[Path, str]) -> None:
     out, _ = reproduced
     before = (out / "q1" / "cvae" / "model.safetensors").stat().st_mtime_ns

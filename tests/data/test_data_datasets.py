@@ -81,17 +81,38 @@ def test_data_dir_comes_before_plausible_data(
 
 
 @pytest.mark.usefixtures("no_system_dir")
-def test_not_found_lists_folders_and_the_three_ways(tmp_path: Path) -> None:
+def test_not_found_lists_folders_and_the_three_ways() -> None:
     with pytest.raises(DatasetNotFoundError) as info:
-        load_dataset("fashion-mnist", "train", data_dir=tmp_path / "missing")
+        load_dataset("fashion-mnist", "train")
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
     assert "train-images-idx3-ubyte" in message and "PLAUSIBLE_OFFLINE" in message
-    assert (
-        str(tmp_path / "missing") in message and str(sources.cache_dir("fashion-mnist")) in message
-    )
+    assert str(sources.cache_dir("fashion-mnist")) in message
     for way in ("--data-dir DIR", "PLAUSIBLE_DATA", "apt-get install dataset-fashion-mnist"):
         assert way in message
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"], ids=str)
+@pytest.mark.parametrize("state", ["missing", "empty"], ids=str)
+def test_a_named_folder_without_the_files_is_an_error_not_a_fallback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str, state: str
+) -> None:
+    # The cache holds a complete copy: a silent fallback would find it.
+    write_fake_split(sources.cache_dir("mnist"), "train", 4)
+    assert len(load_dataset("mnist", "train")) == 4
+    named = tmp_path / "named"
+    if state == "empty":
+        named.mkdir()
+    if how == "environment":
+        monkeypatch.setenv("PLAUSIBLE_DATA", str(named))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", "train", data_dir=named if how == "argument" else None)
+    message = str(info.value)
+    assert str(named) in message
+    assert ("does not exist" if state == "missing" else "does not hold them") in message
+    searched = message.split("Searched:")[1].split("nothing else was searched")[0]
+    assert str(sources.cache_dir("mnist")) not in searched
+    assert ("--data-dir" if how == "argument" else "PLAUSIBLE_DATA") in message
 
 
 def test_mnist_not_found_points_at_the_cache() -> None:

@@ -117,7 +117,7 @@ def class_cvae() -> torch.nn.Module:
 def baseline() -> torch.nn.Module:
     torch.manual_seed(0)
     return (
-        _module("plausible.models.cvae")
+        _module("plausible.models.baseline")
         .ConditionalBaseline((10,), (1, 8, 8), hidden_dims=(16,))
         .eval()
     )

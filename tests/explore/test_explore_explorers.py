@@ -18,7 +18,7 @@ from plausible.explore import (
     explorer_for_run,
     make_explorer,
 )
-from plausible.explore.explorers import SLIDER_RANGE
+from plausible.explore.base import SLIDER_RANGE
 from plausible.runs import load_run
 from plausible.tasks.base import TaskData
 

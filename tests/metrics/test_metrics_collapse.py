@@ -23,6 +23,13 @@ class LinearGaussianEncoder(nn.Module):
         super().__init__()
         self.a = nn.Parameter(torch.tensor(a, dtype=torch.float64))
         self.s = s
+        self.latent_dim, self.x_shape = len(a), (len(a),)
+
+    def decode(self, z: Tensor) -> Independent:
+        return Independent(Normal(z, torch.ones_like(z)), 1)
+
+    def sample(self, num_samples: int, *, mean: bool = True) -> Tensor:
+        return self.decode(self.prior().sample((num_samples,))).mean
 
     def encode(self, x: Tensor) -> Independent:
         return Independent(Normal(self.a * x.double(), torch.full_like(x.double(), self.s)), 1)
@@ -81,16 +88,12 @@ def test_diagnostics_split_kl_into_information_and_prior_mismatch() -> None:
 
 
 def test_non_gaussian_posteriors_are_refused() -> None:
-    class Laplacian(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.w = nn.Parameter(torch.ones(1))
-
+    class Laplacian(LinearGaussianEncoder):
         def encode(self, x: Tensor) -> Any:
             return Independent(torch.distributions.Laplace(x, torch.ones_like(x)), 1)
 
     with pytest.raises(TypeError, match="factorised Gaussian"):
-        mutual_information(Laplacian(), torch.randn(10, 2))
+        mutual_information(Laplacian([1.0, 1.0], 1.0), torch.randn(10, 2))
 
 
 def test_monitor_logs_one_collapse_row_per_epoch(tmp_path: Any) -> None:

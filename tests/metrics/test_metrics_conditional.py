@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal
 
 from plausible.data.quadrants import split_quadrants, unobserved_regions
+from plausible.data.task_data import TaskData
 from plausible.metrics.conditional import (
     conditional_log_weights,
     conditional_negative_elbo,
@@ -18,7 +19,9 @@ from plausible.metrics.conditional import (
     conditional_nll_values,
     deterministic_conditional_nll,
 )
-from plausible.models.cvae import CVAE, ConditionalBaseline
+from plausible.metrics.suite import run_metrics
+from plausible.models import CVAE, ConditionalBaseline
+from plausible.models.protocols import ConditionalLatentModel
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +56,13 @@ class LinearGaussianCVAE(nn.Module):
         # y is informative (p(z|x,y) is much narrower than p(z|x)), as in image completion.
         self.noise_scale = nn.Parameter(torch.full((y_dim,), 0.4, dtype=torch.float64))
         self.q_widen = q_widen
+        # The ConditionalLatentModel contract (plausible.models.protocols).
+        self.x_shape, self.y_shape, self.latent_dim = (x_dim,), (y_dim,), z_dim
+        self.has_recognition = True
+
+    def sample(self, x: Tensor, num_samples: int, *, mean: bool = True) -> Tensor:
+        p_y = self.generate(x, self.prior(x).sample((num_samples,)))
+        return p_y.mean if mean else p_y.sample()
 
     def prior(self, x: Tensor) -> Distribution:
         loc = x @ self.A.T + self.a
@@ -197,6 +207,48 @@ def test_chunks_of_samples_combine_exactly(budget_mb: float) -> None:
     exact = -model.exact_log_likelihood(x, y).detach()
     assert values.shape == (40,)
     assert torch.allclose(values, exact, atol=1e-9)
+
+
+@pytest.mark.parametrize("proposal", ["prior", "posterior"], ids=str)
+def test_same_seed_same_values_whatever_the_budget_and_batch_size(
+    linear_model: LinearGaussianCVAE, proposal: str
+) -> None:
+    # An imperfect proposal, so every draw changes the value: only the same draws agree.
+    x, y = linear_model.sample_pairs(30, seed=2)
+    kwargs = {"num_samples": 40, "proposal": proposal, "seed": 9}
+    one = conditional_nll_values(linear_model, x, y, batch_size=30, **kwargs)  # type: ignore[arg-type]
+    chunked = conditional_nll_values(
+        linear_model,
+        x,
+        y,
+        batch_size=4,
+        memory_budget_mb=0.005,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    # Equal up to the rounding of a differently ordered logsumexp; other draws differ by ~0.1.
+    assert torch.allclose(one, chunked, rtol=0, atol=1e-10)
+    other = conditional_nll_values(
+        linear_model, x, y, batch_size=30, num_samples=40, proposal=proposal, seed=10
+    )  # type: ignore[arg-type]
+    assert float((one - other).abs().max()) > 1e-3
+    a = conditional_negative_elbo(linear_model, x, y, num_samples=3, batch_size=30, seed=9)
+    b = conditional_negative_elbo(linear_model, x, y, num_samples=3, batch_size=4, seed=9)
+    assert math.isclose(a["negative_elbo"].mean, b["negative_elbo"].mean, abs_tol=1e-10)
+
+
+def test_the_linear_model_satisfies_the_contract(linear_model: LinearGaussianCVAE) -> None:
+    assert isinstance(linear_model, ConditionalLatentModel)
+
+
+def test_a_gsnn_is_scored_with_the_prior_proposal_and_says_so() -> None:
+    model, x, y = _quadrant_cvae(recognition_net=False)
+    assert not model.has_recognition
+    data = TaskData(train={"x": x, "y": y}, val={"x": x, "y": y}, test={"x": x, "y": y})
+    result = run_metrics(["nll"], model, data, {"nll": {"num_samples": 5}})["nll"]
+    assert result["nll"] == result["nll_mc"] and result["nll"]["proposal"] == "p(z|x)"
+    assert "Monte Carlo" in result["nll"]["estimator"] and "nll_is" not in result
+    with pytest.raises(ValueError, match="has no recognition network"):
+        conditional_nll(model, x, y, num_samples=2, proposal="posterior")
 
 
 def test_log_weights_shape_and_seeded_reproducibility(linear_model: LinearGaussianCVAE) -> None:

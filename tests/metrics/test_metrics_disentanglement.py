@@ -200,7 +200,7 @@ def test_posterior_mean_representation_uses_the_encoder_mean_in_eval_mode() -> N
     codes = posterior_mean_representation(model, batch_size=4)(x)
     model.eval()
     assert torch.allclose(codes, model.encode(x).mean.detach())
-    with pytest.raises(TypeError, match="no encode"):
+    with pytest.raises(TypeError, match="not a latent-variable model with encode"):
         posterior_mean_representation(torch.nn.Linear(2, 2))
 
 

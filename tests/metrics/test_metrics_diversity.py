@@ -14,11 +14,11 @@ from plausible.metrics.diversity import (
     average_pairwise_distance,
     crps_ensemble,
     crps_gaussian,
-    diversity_quality_sweep,
     draw_samples,
-    quality_classifier_accuracy,
 )
 from plausible.metrics.hypotheses import energy_score
+from plausible.metrics.quality import diversity_quality_sweep, quality_classifier_accuracy
+from plausible.models.protocols import ConditionalLatentModel, LatentVariableModel
 
 
 def test_apd_of_points_on_a_line() -> None:
@@ -120,12 +120,20 @@ class LinearLatentModel(nn.Module):
     def __init__(self, dim: int = 4) -> None:
         super().__init__()
         self.loc = nn.Parameter(torch.zeros(dim))
+        self.latent_dim, self.x_shape = dim, (dim,)
 
     def prior(self) -> Independent:
         return Independent(Normal(self.loc, torch.ones_like(self.loc)), 1)
 
+    def encode(self, x: Tensor) -> Independent:
+        return Independent(Normal(x, torch.ones_like(x)), 1)
+
     def decode(self, z: Tensor) -> Independent:
         return Independent(Normal(z, 0.1 * torch.ones_like(z)), 1)
+
+    def sample(self, num_samples: int, *, mean: bool = True) -> Tensor:
+        p_x = self.decode(self.prior().sample((num_samples,)))
+        return p_x.mean if mean else p_x.sample()
 
 
 def test_temperature_scales_the_latent_noise() -> None:
@@ -145,12 +153,25 @@ class LinearConditionalModel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.w = nn.Parameter(torch.ones(1))
+        self.x_shape, self.y_shape, self.latent_dim, self.has_recognition = (2,), (2,), 2, False
 
     def prior(self, x: Tensor) -> Independent:
         return Independent(Normal(self.w * x, torch.ones_like(x)), 1)
 
+    def recognize(self, x: Tensor, y: Tensor) -> Independent:
+        raise ValueError("no recognition network")
+
     def generate(self, x: Tensor, z: Tensor) -> Independent:
         return Independent(Normal(z, 0.1 * torch.ones_like(z)), 1)
+
+    def sample(self, x: Tensor, num_samples: int, *, mean: bool = True) -> Tensor:
+        p_y = self.generate(x, self.prior(x).sample((num_samples,)))
+        return p_y.mean if mean else p_y.sample()
+
+
+def test_the_toy_models_satisfy_the_contract() -> None:
+    assert isinstance(LinearLatentModel(), LatentVariableModel)
+    assert isinstance(LinearConditionalModel(), ConditionalLatentModel)
 
 
 def test_conditional_samples_follow_each_input() -> None:
@@ -195,3 +216,24 @@ def test_sweep_adds_errors_when_targets_are_given() -> None:
     )
     assert rows[0]["best_of_k"] == pytest.approx(0.0, abs=1e-6) and rows[0]["apd"] == 0.0
     assert rows[1]["best_of_k"] < rows[1]["expected_error"]
+
+
+def test_a_density_model_samples_component_means_or_draws_and_tempers_its_mixture() -> None:
+    from plausible.models.mdn import MDN
+
+    torch.manual_seed(0)
+    mdn = MDN(1, 1, num_components=3, hidden_dims=(8,))
+    x = torch.zeros(5, 1)
+    with torch.no_grad():
+        p_y = mdn.predictive(x)
+    means = p_y.component_distribution.mean[0, :, 0]
+    drawn = draw_samples(mdn, x=x, num_samples=200, output="mean", seed=1)
+    # "mean" returns a component mean for every draw, never a noisy value.
+    assert torch.isclose(drawn[..., 0, None], means).any(-1).all()
+    assert not torch.isclose(
+        draw_samples(mdn, x=x, num_samples=50, output="sample")[..., 0, None], means
+    ).any()
+    # Near T = 0 the tempered mixture keeps only its heaviest component.
+    cold = draw_samples(mdn, x=x, num_samples=50, output="mean", temperature=1e-3)
+    heaviest = means[p_y.mixture_distribution.probs[0].argmax()]
+    assert torch.allclose(cold, heaviest.expand_as(cold))

@@ -9,7 +9,7 @@ import torch
 from torch.distributions import kl_divergence
 
 from plausible.data.quadrants import split_quadrants, unobserved_regions
-from plausible.models.cvae import CVAE, ConditionalBaseline
+from plausible.models import CVAE, ConditionalBaseline
 from plausible.objectives.cvae import (
     conditional_nll_loss,
     cvae_loss,

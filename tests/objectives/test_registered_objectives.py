@@ -19,6 +19,7 @@ from plausible.objectives import (
     hybrid_loss,
     iwae_bound,
     mdn_nll,
+    multi_sample_elbo,
     predictive_nll,
 )
 from plausible.objectives.cvae import conditional_nll_loss
@@ -61,6 +62,10 @@ def _elbo(model: Any, batch: Batch, **kw: Any) -> ObjectiveOutput:
 
 def _iwae(model: Any, batch: Batch, *, num_samples: int = 5) -> ObjectiveOutput:
     return iwae_bound(model, batch["x"], num_samples=num_samples)
+
+
+def _multi_sample_elbo(model: Any, batch: Batch, *, num_samples: int = 5) -> ObjectiveOutput:
+    return multi_sample_elbo(model, batch["x"], num_samples=num_samples)
 
 
 def _cvae_loss(model: Any, batch: Batch, *, num_samples: int = 1, **kw: Any) -> ObjectiveOutput:
@@ -114,6 +119,8 @@ CASES = [
     Case("elbo", _vae, _images, _elbo, {"capacity": 0.4, "capacity_mode": "example"}),
     Case("iwae", _vae, _images, _iwae),
     Case("iwae", _vae, _images, _iwae, {"num_samples": 3}),
+    Case("multi-sample-elbo", _vae, _images, _multi_sample_elbo),
+    Case("multi-sample-elbo", _vae, _images, _multi_sample_elbo, {"num_samples": 3}),
     Case("cvae", _cvae, _pairs, _cvae_loss),
     Case("cvae", _cvae, _pairs, _cvae_loss, {"beta": 0.5, "num_samples": 3}),
     Case("gsnn", lambda: _cvae(recognition_net=False), _pairs, _gsnn, {"num_samples": 3}),

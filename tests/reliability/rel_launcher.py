@@ -14,7 +14,9 @@ Jobs:
     report, so that a test can place a signal at a chosen step on a fast machine. The final weights
     go to
     ``run_dir/final.safetensors``. Exit 0 when done, 130 on ``TrainingInterrupted``.
-    ``{"kind": "cli", "argv", "log"}``: run ``plausible <argv>`` (the real console script's code).
+    ``{"kind": "cli", "argv", "log"[, "hold", "marker"]}``: run ``plausible <argv>`` (the real
+    console script's code); with ``hold`` (``module:Class.method``) the child writes ``marker``
+    when it reaches that call and waits there to be killed.
 """
 
 from __future__ import annotations
@@ -131,7 +133,30 @@ def train(job: dict) -> int:
     return 0
 
 
+def _hold(spec: str, marker: str) -> None:
+    """Make ``module:Class.method`` (or ``module:function``) write ``marker`` and wait to be killed.
+
+    Patched on the class or module object itself, so every importer sees it (this child only).
+    """
+    import importlib
+
+    module_name, _, qualname = spec.partition(":")
+    owner: object = importlib.import_module(module_name)
+    *path, attr = qualname.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        Path(marker).write_text(spec)
+        while True:
+            time.sleep(1)
+
+    setattr(owner, attr, held)
+
+
 def cli(job: dict) -> int:
+    if job.get("hold"):
+        _hold(job["hold"], job["marker"])
     sys.argv = ["plausible", *job["argv"]]
     try:
         cli_main.main()

@@ -130,7 +130,7 @@ def test_a_validated_model_table_builds_or_says_why(
         "latent_dim": latent_dim,
         "hidden_dims": hidden,
         "likelihood": likelihood,
-        "min_posterior_scale": scale,
+        "min_scale": scale,
     }
     out = _validate(config)
     if out is None:

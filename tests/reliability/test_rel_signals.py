@@ -6,6 +6,7 @@ the ``plausible train`` command's own code and checks its exit code and message.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -91,3 +92,32 @@ def test_ctrl_c_in_plausible_train_exits_130_with_a_resume_hint(launcher, tmp_pa
     assert launcher.run({"kind": "cli", "argv": argv, "log": str(log)}) == 0, log.read_text()
     assert (run / "model.safetensors").is_file()
     assert read_checkpoint(find_checkpoint(run))[1]["epoch"] == state["epoch"] + 1
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"], ids=str)
+def test_ctrl_c_during_evaluation_exits_130_naming_plausible_evaluate(
+    launcher, tmp_path: Path, command: str
+) -> None:
+    """Ctrl-C in the evaluation after training, or in `plausible evaluate`, names the command
+    that finishes the evaluation; that command then finishes it."""
+    run, log, marker = tmp_path / "run", tmp_path / "cli.log", tmp_path / "held"
+    small = ["--set", "evaluation.num_examples=20", "--set", "evaluation.num_samples=2"]
+    tiny = ["--set", "task.max_train=96", "--set", "training.batch_size=32", *small]
+    train = ["train", "vae-digits", "--out", str(run), "--set", "training.epochs=1", *tiny]
+    if command == "evaluate":
+        assert launcher.run({"kind": "cli", "argv": train, "log": str(log)}) == 0, log.read_text()
+    argv = ["evaluate", str(run), "--no-figures"] if command == "evaluate" else train
+    # The child waits inside the importance-sampled likelihood until the signal comes.
+    hold = "plausible.metrics.likelihood:importance_sampled_nll"
+    pid = launcher.start(
+        {"kind": "cli", "argv": argv, "log": str(log), "hold": hold, "marker": str(marker)}
+    )
+    launcher.wait_until(marker.exists, what="the evaluation", timeout=120)
+    os.kill(pid, signal.SIGINT)
+    assert launcher.wait() == 130, log.read_text()
+    text = " ".join(log.read_text().split())
+    assert "interrupted:" in text and f"`plausible evaluate {run}` finishes the evaluation" in text
+    assert "Traceback" not in text
+    finish = ["evaluate", str(run), "--no-figures"]
+    assert launcher.run({"kind": "cli", "argv": finish, "log": str(log)}) == 0, log.read_text()
+    assert "test_nll" in json.loads((run / "summary.json").read_text())["test"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from plausible.data.quadrants import (
     split_quadrants,
     unobserved_regions,
 )
-from plausible.models.cvae import CVAE, ConditionalBaseline
+from plausible.metrics.suite import run_metrics
+from plausible.models import CVAE, ConditionalBaseline
 from plausible.registry import TASKS
 from plausible.tasks.conditional import ClassConditional, QuadrantImputation, show_inputs
 from plausible.viz.conditional import class_grid, hypothesis_grid, table_figure
@@ -158,18 +160,24 @@ def test_quadrant_task_splits(quadrant_data: tuple) -> None:
 
 def test_quadrant_evaluation_reports_every_estimator(quadrant_data: tuple) -> None:
     task, data = quadrant_data
+    assert task.metrics == ("nll",)
+
+    def evaluate(model: torch.nn.Module, settings: dict) -> dict:
+        return run_metrics(task.metrics, model, data, settings)["nll"]
+
     cvae = CVAE(**task.model_kwargs(data), latent_dim=3, hidden_dims=(16,))
     settings = {"num_samples": 5, "elbo_samples": 2, "max_examples": 20, "per_example": True}
-    res = task.evaluate(cvae, data, settings=settings)
+    res = evaluate(cvae, settings)
     assert res["nll_mc"]["proposal"] == "p(z|x)" and res["nll_is"]["proposal"] == "q(z|x,y)"
     assert res["nll"] == res["nll_is"] and res["num_examples"] == 20
     assert "upper bound" in res["negative_elbo"]["estimator"]
     assert len(res["per_example_nll_is"]) == 20 and res["target_values"] == 48
+    assert res["nll_per_element"] == pytest.approx(res["nll"]["mean"] / 48)
     gsnn = CVAE(**task.model_kwargs(data), latent_dim=3, hidden_dims=(16,), recognition_net=False)
-    res = task.evaluate(gsnn, data, settings={"num_samples": 5})
+    res = evaluate(gsnn, {"num_samples": 5})
     assert "nll_is" not in res and res["nll"] == res["nll_mc"]
     base = ConditionalBaseline(**task.model_kwargs(data), hidden_dims=(16,))
-    res = task.evaluate(base, data, settings={})
+    res = evaluate(base, {})
     assert res["nll"]["proposal"] == "none (exact)" and res["nll"]["num_examples"] == 40
 
 
@@ -192,8 +200,9 @@ def test_class_conditional_task(tmp_path: Path) -> None:
     assert data.train["x"].shape[1] == 10 and torch.all(data.train["x"].sum(1) == 1)
     assert data.train["y"].shape[1:] == (1, 8, 8)
     model = CVAE(**task.model_kwargs(data), latent_dim=3, hidden_dims=(16,), prior="standard")
-    res = task.evaluate(model, data, settings={"num_samples": 4, "elbo_samples": 1})
-    assert res["nll"]["num_examples"] == 30 and res["bits_per_dim"] > 0
+    res = run_metrics(task.metrics, model, data, {"num_samples": 4, "elbo_samples": 1})["nll"]
+    assert res["nll"]["num_examples"] == 30
+    assert res["bits_per_dim"] == pytest.approx(res["nll"]["mean"] / (64 * math.log(2)))
     figs = task.figures(model, data, tmp_path, records=[])
     assert figs["class_samples"].read_bytes()[:8] == PNG
     assert ClassConditional("digits").batch_transform() is not None

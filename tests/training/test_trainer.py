@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
+from torch import nn
 
 from plausible.data import Binarize
 from plausible.models import VAE
@@ -19,7 +21,7 @@ from plausible.training import (
     TrainingInterrupted,
     load_metrics,
 )
-from plausible.training.checkpointing import find_checkpoint, read_checkpoint
+from plausible.training.checkpointing import find_checkpoint, read_checkpoint, write_checkpoint
 
 
 def _data(n: int = 96) -> dict[str, torch.Tensor]:
@@ -252,3 +254,72 @@ def test_bf16_on_a_cpu_without_native_bfloat16_warns(monkeypatch, caplog) -> Non
     caplog.clear()
     Trainer(_model(), ConfiguredObjective("elbo"), _config(device="cpu"))
     assert "bfloat16" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("num_threads", "width", "expected"),
+    [(0, 8, 1), (2, 8, 2), (0, 1024, "default")],
+    ids=["small-auto", "explicit", "large-auto"],
+)
+def test_automatic_threads_train_a_small_model_on_one_thread(
+    num_threads: int, width: int, expected: int | str
+) -> None:
+    from plausible.training.device import SMALL_MODEL_PARAMETERS
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        model = nn.Sequential(nn.Linear(width, width), nn.Linear(width, width))
+        big = sum(p.numel() for p in model.parameters()) >= SMALL_MODEL_PARAMETERS
+        assert big == (expected == "default")
+        config = TrainerConfig(num_threads=num_threads, device="cpu", progress=False)
+        trainer = Trainer(model, ConfiguredObjective("elbo"), config)
+        want = 2 if expected == "default" else expected
+        assert trainer.threads == want and torch.get_num_threads() == want
+    finally:
+        torch.set_num_threads(before)
+
+
+class _Slow(Callback):
+    """Sleep after every step, so that a run's wall time is known to be at least a bound."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_step_end(self, trainer: Trainer, out: ObjectiveOutput) -> None:
+        time.sleep(self.seconds)
+
+
+def _fit_summary(run_dir, *, resume: bool, callbacks=(), epochs: int = 2) -> dict:
+    trainer = Trainer(
+        _model(),
+        ConfiguredObjective("elbo"),
+        _config(epochs=epochs),
+        run_dir=run_dir,
+        callbacks=callbacks,
+    )
+    return trainer.fit(_data(), transform=Binarize("dynamic"), resume=resume)
+
+
+def test_wall_time_of_a_resumed_run_counts_every_session(tmp_path) -> None:
+    # 2 epochs of 6 steps, each step sleeping 20 ms: the first session takes >= 0.24 s.
+    first = _fit_summary(tmp_path, resume=False, callbacks=[_Slow(0.02)])
+    assert first["wall_time_s"] >= 0.24
+    # Resuming the finished run trains nothing more; its wall time is still the whole run's
+    # (up to its last checkpoint, which is all a later session can know of it).
+    again = _fit_summary(tmp_path, resume=True)
+    assert 0.24 <= again["wall_time_s"] <= first["wall_time_s"] + 1.0
+    more = _fit_summary(tmp_path, resume=True, callbacks=[_Slow(0.02)], epochs=3)
+    assert more["wall_time_s"] >= 0.24 + 6 * 0.02
+
+
+def test_a_checkpoint_without_the_wall_time_still_resumes(tmp_path) -> None:
+    """Checkpoints written before the wall time was kept count the times of their epochs."""
+    _fit_summary(tmp_path, resume=False, callbacks=[_Slow(0.02)])
+    path = find_checkpoint(tmp_path)
+    model_state, state, best = read_checkpoint(path)
+    del state["wall_time_s"]
+    write_checkpoint(tmp_path, model_state=model_state, trainer_state=state, best_state=best)
+    again = _fit_summary(tmp_path, resume=True)
+    assert again["epochs"] == 2
+    assert again["wall_time_s"] >= sum(state["epoch_times"]) >= 0.24

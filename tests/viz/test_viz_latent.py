@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+import plausible.viz.latent as viz_latent
+from plausible.metrics.latent import ACTIVE_UNIT_THRESHOLD, active_units, posterior_means
 from plausible.models import VAE
 from plausible.viz import interpolation, latent_manifold, latent_scatter, latent_traversal
 
@@ -51,6 +53,53 @@ def test_traversal_dims_and_numpy_input(tmp_path: Path, x: torch.Tensor) -> None
     assert_png(out)
     with pytest.raises(ValueError, match="dims"):
         latent_traversal(model, tmp_path / "bad.png", dims=[3])
+
+
+def _row_labels(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the row labels each traversal hands to the renderer."""
+    seen: list[list[str]] = []
+    render = viz_latent._render_rows
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(list(kwargs["row_labels"]))
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(viz_latent, "_render_rows", recording)
+    return seen
+
+
+def test_traversal_orders_rows_by_the_activity_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _row_labels(monkeypatch)
+    model = make_vae(4)
+    activity = [0.5, 0.0, 2.0, 0.01]  # 0.01 is at the threshold: not above it, so inactive
+    latent_traversal(model, tmp_path / "a.png", activity=activity, threshold=0.01)
+    latent_traversal(model, tmp_path / "b.png", activity=activity)  # no threshold: no labels
+    latent_traversal(model, tmp_path / "c.png")  # no activity: the first dimensions in order
+    assert seen == [
+        ["z2", "z0", "z3 (inactive)", "z1 (inactive)"],
+        ["z2", "z0", "z3", "z1"],
+        ["z0", "z1", "z2", "z3"],
+    ]
+    with pytest.raises(ValueError, match="one value per latent dimension"):
+        latent_traversal(model, tmp_path / "bad.png", activity=[1.0, 2.0])
+
+
+def test_traversal_with_metrics_activity_labels_dead_units(
+    tmp_path: Path, x: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _row_labels(monkeypatch)
+    model = make_vae(3)
+    last = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():  # output 1 is the posterior mean of z1: now constant, a dead unit
+        last.weight[1].zero_()
+    _, activity = active_units(posterior_means(model, x))
+    assert float(activity[1]) == 0.0 and bool((activity[[0, 2]] > 0).all())
+    latent_traversal(
+        model, tmp_path / "t.png", x=x, activity=activity, threshold=ACTIVE_UNIT_THRESHOLD
+    )
+    assert seen[0][-1] == "z1 (inactive)"
 
 
 @pytest.mark.parametrize("training", [True, False], ids=str)

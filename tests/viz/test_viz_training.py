@@ -85,3 +85,22 @@ def test_kl_bars_per_example_and_many_dims(tmp_path: Path) -> None:
     assert_png(kl_per_dimension_bars(rng.exponential(size=(30, 64)), tmp_path / "kl64.png"))
     with pytest.raises(ValueError, match="kl_per_dim"):
         kl_per_dimension_bars(np.zeros((2, 3, 4)), tmp_path / "bad.png")
+
+
+def test_kl_bars_count_dims_above_the_kl_level_without_calling_them_active(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Active units are a variance rule (metrics.latent); the KL figure must not claim them."""
+    import plausible.viz.training as viz_training
+
+    titles: list[str] = []
+    save = viz_training.save_figure
+
+    def keep_title(fig, path):  # type: ignore[no-untyped-def]
+        titles.append(fig.axes[0].get_title())
+        return save(fig, path)
+
+    monkeypatch.setattr(viz_training, "save_figure", keep_title)
+    kl_per_dimension_bars([0.5, 0.001, 0.02, 0.0], tmp_path / "kl.png", threshold=0.01)
+    assert titles == ["KL divergence per latent dimension (2/4 dims with KL ≥ 0.01 nats)"]
+    assert "active" not in titles[0]

@@ -20,11 +20,11 @@ def env() -> None:
     import numpy
     import torch
 
-    import plausible
-    from plausible.training.trainer import cpu_has_native_bf16
+    from plausible._version import __version__
+    from plausible.training.device import cpu_has_native_bf16
 
     lines = [
-        f"plausible  {plausible.__version__}",
+        f"plausible  {__version__}",
         f"python     {sys.version.split()[0]} ({platform.platform()})",
         f"torch      {torch.__version__} (threads: {torch.get_num_threads()})",
         f"numpy      {numpy.__version__}",

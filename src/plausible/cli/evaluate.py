@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from plausible.cli._common import console, friendly_errors, setup_logging
+from plausible.cli._common import console, friendly_errors, print_test_estimates, setup_logging
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -59,17 +58,30 @@ def _run_suite(
     """Run suite metrics on a run; write evaluation.json, figures and the report section."""
     import torch
 
-    from plausible.metrics import suite
-    from plausible.runs import load_run
+    from plausible.metrics.suite import EvaluationInterrupted, parse_metric_names, run_metrics
+    from plausible.reports.evaluation import (
+        report_section,
+        suite_figures,
+        update_report,
+        write_evaluation,
+    )
+    from plausible.runs import EVALUATION_SEED, evaluation_settings, load_run
 
     run = load_run(run_dir, device="cuda" if torch.cuda.is_available() else "cpu")
-    metric_names = suite.parse_metric_names(names)
+    metric_names = parse_metric_names(names)
     data = run.load_data()
-    merged = _merge(run.config.get("evaluation", {}), settings)
-    results = suite.run_metrics(metric_names, run.model, data, merged)
-    suite.write_evaluation(run_dir, results)
+    merged = evaluation_settings(run.task, run.config, settings)
+    merged.pop("metrics", None)  # --metrics names them
+    merged.setdefault("seed", EVALUATION_SEED)
+    console.print(f"evaluation seed {merged['seed']}", highlight=False)
+    try:
+        results = run_metrics(metric_names, run.model, data, merged)
+    except KeyboardInterrupt:
+        command = f"plausible evaluate {run_dir} --metrics {','.join(metric_names)}"
+        raise EvaluationInterrupted(run_dir, command) from None
+    write_evaluation(run_dir, results)
     figs = (
-        suite.suite_figures(
+        suite_figures(
             run.model,
             data,
             results,
@@ -79,7 +91,7 @@ def _run_suite(
         if figures
         else {}
     )
-    suite.update_report(run_dir, suite.report_section(results, figs, run_dir))
+    update_report(run_dir, report_section(results, figs, run_dir))
     return results
 
 
@@ -92,6 +104,14 @@ def evaluate(
         float | None, typer.Option("--memory-mb", help="Memory budget for one chunk of samples.")
     ] = None,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="Only compute metrics.")] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed of the evaluation's random draws (default: the recipe's, else 0); the "
+            "same seed gives the same numbers.",
+        ),
+    ] = None,
     metrics: Annotated[
         str | None,
         typer.Option(
@@ -113,7 +133,7 @@ def evaluate(
 ) -> None:
     """Evaluate a run on its test split; update summary.json and report.md.
 
-    Without --metrics, the task's own evaluation runs and summary.json is updated. With
+    Without --metrics, the suite metrics the task names run and summary.json is updated. With
     --metrics, the named suite metrics run, their results are merged into evaluation.json and a
     section with a table and figures is added to report.md (replacing an earlier one).
 
@@ -138,21 +158,36 @@ def evaluate(
         settings["num_samples"] = num_samples
     if memory_budget_mb is not None:
         settings["memory_budget_mb"] = memory_budget_mb
+    if seed is not None:
+        settings["seed"] = seed
     with friendly_errors():
         settings = _merge(settings, parse_settings(list(set_ or [])))
         if metrics is not None:
-            from plausible.metrics.suite import headline
-
             results = _run_suite(run, metrics, settings, figures=not no_figures)
-            skipped = {k: v["skipped"] for k, v in results.items() if "skipped" in v}
-            typer.echo(
-                json.dumps(
-                    {**headline(results), **{f"{k}.skipped": v for k, v in skipped.items()}},
-                    indent=2,
-                )
-            )
+            _print_suite(results)
             console.print(f"wrote {run / 'evaluation.json'} and a section of {run / 'report.md'}")
             return
-        summary = evaluate_run(run, settings=settings, figures=not no_figures)
-    test = {k: v for k, v in summary["test"].items() if not isinstance(v, list)}
-    typer.echo(json.dumps(test, indent=2))
+        evaluate_run(run, settings=settings, figures=not no_figures)
+    print_test_estimates(run)
+    console.print(f"updated {run / 'summary.json'} and {run / 'report.md'}")
+
+
+def _print_suite(results: dict[str, Any]) -> None:
+    """The suite's headline values as a table, and a line for each skipped metric."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from plausible.metrics.suite import DIRECTIONS, headline
+    from plausible.reports import format_value
+
+    seeds = {r["settings"]["seed"] for r in results.values() if "seed" in r.get("settings", {})}
+    title = "evaluation suite" + (f" (seed {seeds.pop()})" if len(seeds) == 1 else "")
+    table = Table(title=title, min_width=len(title))  # a title never wraps
+    for column in ("metric", "value", "better"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for key, value in headline(results).items():
+        table.add_row(key, format_value(value), DIRECTIONS.get(key, ""))
+    console.print(table)
+    for name, result in results.items():
+        if "skipped" in result:
+            console.print(f"{name}: skipped ({escape(result['skipped'])})", highlight=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
 
 __all__ = ["app", "main"]
@@ -13,6 +16,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from plausible._version import __version__
+
+        typer.echo(f"plausible {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Deep generative models that predict many plausible answers."""
 
 
 def _register_commands() -> None:
@@ -31,6 +57,10 @@ def _register_commands() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # Set before PyTorch loads its OpenMP runtime, which reads it once: waiting threads sleep
+    # instead of spinning, so a second process on the cores does not stall every parallel
+    # region (docs/training.md has the measurements). A value the user set is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _register_commands()
     app()
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from plausible.cli._common import console, friendly_errors, setup_logging
+from plausible.cli._common import console, friendly_errors, print_test_estimates, setup_logging
 
 __all__ = ["train"]
 
@@ -29,8 +29,22 @@ def train(
         Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<recipe>).")
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out from its last checkpoint (from the start if it "
+            "stopped before its first one). The recipe and --set values must describe the same "
+            "run; only epochs, device, threads, progress and [evaluation] may change.",
+        ),
     ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder holding the data set's files (sets task.data_dir); nothing else is "
+            "searched then.",
+        ),
+    ] = None,
     device: Annotated[
         str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")
     ] = None,
@@ -66,16 +80,16 @@ def train(
         raise typer.Exit(_launch_torchrun(devices))
     setup_logging(verbose)
     with friendly_errors():
-        resume_config = out is not None and resume and (out / "config.json").exists()
-        config = load_recipe(out / "config.json" if resume_config else recipe)  # type: ignore[operator]
-        if resume_config:
-            config = {
-                k: v for k, v in config.items() if k not in ("format_version", "plausible_version")
-            }
-            config["model"] = {k: v for k, v in config["model"].items()}
+        config = load_recipe(recipe)
+        # A run's own config.json is a recipe too (`plausible train RUN/config.json --resume`).
+        config = {
+            k: v for k, v in config.items() if k not in ("format_version", "plausible_version")
+        }
         overrides = list(set_ or [])
         if device:
             overrides.append(f'training.device="{device}"')
+        if data_dir is not None:
+            overrides.append(f"task.data_dir={json.dumps(str(data_dir))}")
         config = apply_overrides(config, overrides)
         name = Path(recipe).stem
         run_dir = out or Path("runs") / name
@@ -83,37 +97,10 @@ def train(
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports for everyone
     if not no_eval:
-        _print_test_estimates(path)
+        print_test_estimates(path)
     console.print(f"[bold green]done[/bold green]: run folder {path}")
     if not no_eval:
         console.print(f"report: {path / 'report.md'}   figures: {path / 'figures'}")
-
-
-def _print_test_estimates(run: Path) -> None:
-    """The test set's estimates as a small table; the report holds everything else."""
-    from rich.table import Table
-
-    from plausible.checkpoint import read_json
-    from plausible.viz import format_value
-
-    estimates = dict(_estimates(read_json(run / "summary.json").get("test", {})))
-    if not estimates:
-        return
-    table = Table(title="test set: mean ± standard error")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in estimates.items():
-        table.add_row(name, format_value(value))
-    console.print(table)
-
-
-def _estimates(section: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(dotted name, estimate)`` for every mean-with-standard-error in nested summary sections."""
-    for key, value in section.items():
-        if isinstance(value, dict) and {"mean", "stderr"} <= set(value):
-            yield prefix + key, value
-        elif isinstance(value, dict):
-            yield from _estimates(value, f"{prefix}{key}.")
 
 
 def _launch_torchrun(devices: int) -> int:

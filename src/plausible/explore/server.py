@@ -26,7 +26,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from plausible.explore.explorers import Explorer
+from plausible.explore.base import Explorer
 from plausible.explore.validation import BadRequestError, NotFoundError, parse_json_object
 
 __all__ = ["MAX_BODY_BYTES", "ExplorerServer", "make_server"]

@@ -1,6 +1,15 @@
-"""Metrics that say exactly what they estimate and with what."""
+"""Metrics that say exactly what they estimate and with what; importing registers the suite's.
 
-from plausible.metrics import suite  # noqa: F401  (registers the suite metrics)
+:mod:`plausible.metrics.suite` holds the plumbing (registry, settings, runner); every registered
+suite metric sits next to its mathematics in the modules imported below.
+"""
+
+from plausible.metrics import (  # noqa: F401  (modules that only register suite metrics)
+    inverse_problems,
+    nll,
+    predictive_checks,
+    suite,
+)
 from plausible.metrics.collapse import CollapseMonitor, collapse_diagnostics, mutual_information
 from plausible.metrics.conditional import conditional_negative_elbo, conditional_nll
 from plausible.metrics.disentanglement import beta_vae_score, dci, factor_vae_score, mig
@@ -8,7 +17,7 @@ from plausible.metrics.diversity import (
     average_pairwise_distance,
     crps_ensemble,
     crps_gaussian,
-    quality_classifier_accuracy,
+    draw_samples,
 )
 from plausible.metrics.hypotheses import (
     BranchCoverage,
@@ -37,13 +46,16 @@ from plausible.metrics.mixture import (
     probability_integral_transform,
     responsibilities,
 )
+from plausible.metrics.quality import diversity_quality_sweep, quality_classifier_accuracy
 from plausible.metrics.sample_quality import frechet_distance, precision_recall
+from plausible.metrics.suite import NotApplicableError, run_metrics
 
 __all__ = [
     "BranchCoverage",
     "CollapseMonitor",
     "Estimate",
     "MixtureModes",
+    "NotApplicableError",
     "active_units",
     "average_pairwise_distance",
     "best_of_k_error",
@@ -57,6 +69,8 @@ __all__ = [
     "crps_gaussian",
     "dci",
     "dead_components",
+    "diversity_quality_sweep",
+    "draw_samples",
     "energy_score",
     "expected_error",
     "factor_vae_score",
@@ -77,5 +91,6 @@ __all__ = [
     "probability_integral_transform",
     "quality_classifier_accuracy",
     "responsibilities",
+    "run_metrics",
     "samples_per_chunk",
 ]

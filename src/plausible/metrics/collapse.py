@@ -10,12 +10,35 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
-from plausible.metrics.latent import active_units, kl_per_latent_dimension, posterior_means
+from plausible.data.task_data import TaskData
+from plausible.metrics.latent import (
+    ACTIVE_UNIT_EXAMPLES,
+    active_unit_summary,
+    active_units,
+    encoder_model,
+    kl_per_latent_dimension,
+    posterior_means,
+)
+from plausible.metrics.suite import (
+    SHARED,
+    NotApplicableError,
+    conditional,
+    held_out_inputs,
+    options,
+    suite_metric,
+)
+from plausible.models.protocols import LatentVariableModel
 
 if TYPE_CHECKING:
     from plausible.objectives.output import ObjectiveOutput
 
-__all__ = ["CollapseMonitor", "collapse_diagnostics", "encode_all", "mutual_information"]
+__all__ = [
+    "CollapseMonitor",
+    "collapse_diagnostics",
+    "collapse_metric",
+    "encode_all",
+    "mutual_information",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +56,14 @@ def encode_all(model: nn.Module, x: Tensor, *, batch_size: int = 1000) -> Normal
     Returns:
         ``Normal(loc, scale)`` on the CPU in float64, ``loc`` and ``scale`` of shape ``(N, D)``.
     """
+    vae = encoder_model(model, "encode_all")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     locs, scales = [], []
     try:
         for i in range(0, len(x), batch_size):
-            q_z = model.encode(x[i : i + batch_size].to(device))  # type: ignore[operator]
+            q_z = vae.encode(x[i : i + batch_size].to(device))
             base = q_z.base_dist if isinstance(q_z, Independent) else q_z
             if not isinstance(base, Normal):
                 raise TypeError(
@@ -212,3 +236,60 @@ class CollapseMonitor:
                 **{k: stats[k] for k in keys},
             }
         )
+
+
+@suite_metric(
+    "collapse",
+    "posterior collapse: I(x;z) under the aggregate posterior, KL per dim, active units",
+    shared=(*SHARED, "active_unit_examples"),
+)
+def collapse_metric(model: nn.Module, data: TaskData, settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``collapse`` suite metric: :func:`collapse_diagnostics` on the first test inputs.
+
+    Its active units are those of :func:`~plausible.metrics.latent.active_unit_summary` (the
+    same examples and rule as the ``nll`` metric's, so the two counts agree), with the rule in
+    ``active_units_rule``; I(x; z) and the KL are measured on the test inputs.
+    """
+    opts = options(
+        settings,
+        "collapse",
+        {
+            "num_examples": 2000,
+            "threshold": 0.01,
+            "seed": 0,
+            "active_unit_examples": ACTIVE_UNIT_EXAMPLES,
+        },
+    )
+    if conditional(data):
+        raise NotApplicableError(
+            "collapse diagnostics use q(z|x) of an unconditional VAE-like model"
+        )
+    if not isinstance(model, LatentVariableModel):
+        raise NotApplicableError(
+            f"{type(model).__name__} is not a latent-variable model: collapse diagnostics need "
+            "q(z|x) and p(z)"
+        )
+    threshold = float(opts["threshold"])
+    stats = collapse_diagnostics(
+        model,
+        held_out_inputs(data, int(opts["num_examples"])),
+        threshold=threshold,
+        seed=int(opts["seed"]),
+    )
+    units = active_unit_summary(
+        model, data, num_examples=int(opts["active_unit_examples"]), threshold=threshold
+    )
+    stats.update(units)
+    keys = (
+        "mutual_information",
+        "mutual_information_upper_bound",
+        "kl",
+        "active_units",
+        "active_units_rule",
+        "latent_dim",
+    )
+    return {
+        **{k: stats[k] for k in keys},
+        "settings": opts,
+        "details": {k: v for k, v in stats.items() if k not in keys},
+    }

@@ -1,23 +1,31 @@
-"""Conditional log-likelihood -log p(y|x): Monte Carlo, importance sampling, bound, exact."""
+"""Conditional log-likelihood -log p(y|x): Monte Carlo, importance sampling, bound, exact.
+
+Every estimator is seeded per example (:mod:`plausible.metrics.streams`): the same seed gives the
+same numbers whatever the batch size or the memory budget.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
-from typing import Literal, Protocol
+from collections.abc import Callable
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from plausible.metrics.likelihood import Estimate, rows_per_chunk, samples_per_chunk
-from plausible.objectives.cvae import cvae_loss
+from plausible.metrics.progress import progress
+from plausible.metrics.streams import ExampleDraws, evaluating
+from plausible.metrics.suite import NotApplicableError
+from plausible.models.protocols import ConditionalDensityModel, ConditionalLatentModel
+from plausible.objectives.elbo import kl_term
 from plausible.registry import METRICS
 
 __all__ = [
-    "ConditionalLatentModel",
+    "CONDITIONAL_DEFAULTS",
     "Proposal",
+    "conditional_likelihoods",
     "conditional_log_weights",
     "conditional_negative_elbo",
     "conditional_nll",
@@ -34,14 +42,6 @@ _ESTIMATORS: dict[str, str] = {
     "prior": "Monte Carlo with the prior network as proposal",
     "posterior": "importance sampling with the recognition network as proposal",
 }
-
-
-class ConditionalLatentModel(Protocol):
-    """A conditional latent-variable model: p(z|x), q(z|x,y) and p(y|x,z)."""
-
-    def prior(self, x: Tensor) -> Distribution: ...
-    def recognize(self, x: Tensor, y: Tensor) -> Distribution: ...
-    def generate(self, x: Tensor, z: Tensor) -> Distribution: ...
 
 
 def _check_proposal(proposal: str) -> None:
@@ -62,6 +62,20 @@ def _check_pair(x: Tensor, y: Tensor) -> None:
         raise ValueError("no examples to evaluate: x and y are empty")
 
 
+def _latent(model: nn.Module, proposal: str = "prior") -> ConditionalLatentModel:
+    if not isinstance(model, ConditionalLatentModel):
+        raise TypeError(
+            f"{type(model).__name__} is not a conditional latent-variable model (prior(x), "
+            "recognize(x, y), generate(x, z); see plausible.models.protocols)"
+        )
+    if proposal == "posterior" and not model.has_recognition:
+        raise ValueError(
+            f"this {type(model).__name__} has no recognition network q(z|x,y) "
+            "(has_recognition is False): use proposal='prior' (Monte Carlo)"
+        )
+    return model
+
+
 def conditional_log_weights(
     model: ConditionalLatentModel,
     x: Tensor,
@@ -71,6 +85,7 @@ def conditional_log_weights(
     proposal: Proposal = "posterior",
     p_z: Distribution | None = None,
     q_z: Distribution | None = None,
+    z: Tensor | None = None,
 ) -> Tensor:
     """Log-weights whose log-mean-exp over samples estimates ``log p(y|x)``.
 
@@ -86,6 +101,7 @@ def conditional_log_weights(
         proposal: ``prior`` or ``posterior``.
         p_z: p(z|x) if already computed (lets callers reuse it across chunks).
         q_z: q(z|x,y) if already computed.
+        z: ``(S, B, latent_dim)`` draws from the proposal; ``None`` draws them here.
 
     Returns:
         ``(S, B)`` log-weights in nats.
@@ -93,27 +109,11 @@ def conditional_log_weights(
     _check_proposal(proposal)
     p_z = model.prior(x) if p_z is None else p_z
     if proposal == "prior":
-        z = p_z.sample((num_samples,))
+        z = p_z.sample((num_samples,)) if z is None else z
         return model.generate(x, z).log_prob(y)
     q_z = model.recognize(x, y) if q_z is None else q_z
-    z = q_z.sample((num_samples,))
+    z = q_z.sample((num_samples,)) if z is None else z
     return model.generate(x, z).log_prob(y) + p_z.log_prob(z) - q_z.log_prob(z)
-
-
-@contextlib.contextmanager
-def _evaluating(module: nn.Module, seed: int | None) -> Iterator[torch.device]:
-    """Eval mode and a seeded, forked RNG (the caller's random stream is left untouched)."""
-    device = next(module.parameters()).device
-    was_training = module.training
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
-        module.eval()
-        try:
-            yield device
-        finally:
-            module.train(was_training)
 
 
 def _floats_per_sample(module: nn.Module, y: Tensor) -> int:
@@ -123,9 +123,13 @@ def _floats_per_sample(module: nn.Module, y: Tensor) -> int:
     return 2 * widths + 4 * y[0].numel() + 1
 
 
+def _seed(seed: int | None) -> int:
+    return int(torch.randint(2**62, ())) if seed is None else int(seed)
+
+
 @torch.no_grad()
 def conditional_nll_values(
-    model: ConditionalLatentModel,
+    model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
@@ -139,17 +143,20 @@ def conditional_nll_values(
     """Per-example ``-log p_hat(y|x)``, ``log p_hat = logsumexp_s(log w_s) - log S``.
 
     Images are processed ``batch_size`` at a time and their S samples in chunks combined with a
-    running logsumexp (in float64), so memory stays within ``memory_budget_mb`` for any S.
+    running logsumexp (in float64), so memory stays within ``memory_budget_mb`` for any S. Each
+    example's S draws come from its own stream seeded from ``(seed, index)``, so the values do
+    not depend on ``batch_size`` or ``memory_budget_mb``.
 
     Args:
-        model: Conditional latent-variable model (``prior``, ``recognize``, ``generate``).
+        model: :class:`~plausible.models.protocols.ConditionalLatentModel`.
         x: ``(N, *x_shape)`` inputs (any device; moved per batch).
         y: ``(N, *y_shape)`` targets.
         num_samples: S, samples per example.
-        proposal: ``prior`` (Monte Carlo) or ``posterior`` (importance sampling).
+        proposal: ``prior`` (Monte Carlo) or ``posterior`` (importance sampling; needs
+            ``has_recognition``).
         batch_size: Examples per batch.
         memory_budget_mb: Budget for the generation network's activations of one chunk.
-        seed: Seed of the samples (``None``: use and advance the global random state).
+        seed: Seed of the samples (``None``: seeded from the global random stream).
         progress: Called with the number of examples finished after each batch.
 
     Returns:
@@ -157,30 +164,34 @@ def conditional_nll_values(
     """
     _check_proposal(proposal)
     _check_pair(x, y)
+    cvae = _latent(model, proposal)
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    module: nn.Module = model  # type: ignore[assignment]
+    seed = _seed(seed)
     values = []
-    with _evaluating(module, seed) as device:
+    with evaluating(model, seed) as device:
         chunk = samples_per_chunk(
             min(batch_size, len(x)),
             num_samples,
-            _floats_per_sample(module, y),
+            _floats_per_sample(model, y),
             memory_budget_mb,
             max_rows=rows_per_chunk(device),
         )
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)
-            p_z = model.prior(xb)
-            q_z = model.recognize(xb, yb) if proposal == "posterior" else None
+            p_z = cvae.prior(xb)
+            q_z = cvae.recognize(xb, yb) if proposal == "posterior" else None
+            draws = ExampleDraws(
+                p_z if q_z is None else q_z, seed=seed, first=start, num_samples=num_samples
+            )
             total = torch.full((len(xb),), -math.inf, device=device, dtype=torch.float64)
             for s0 in range(0, num_samples, chunk):
                 s = min(chunk, num_samples - s0)
                 log_w = conditional_log_weights(
-                    model, xb, yb, s, proposal=proposal, p_z=p_z, q_z=q_z
+                    cvae, xb, yb, s, proposal=proposal, p_z=p_z, q_z=q_z, z=draws.chunk(s0, s)
                 ).double()
                 total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
             values.append(-(total - math.log(num_samples)).cpu())
@@ -200,9 +211,9 @@ def nll_estimate(values: Tensor, *, num_samples: int, proposal: Proposal) -> Est
     )
 
 
-@METRICS.register("conditional_nll")
+@METRICS.register("conditional-nll")
 def conditional_nll(
-    model: ConditionalLatentModel,
+    model: nn.Module,
     x: Tensor,
     y: Tensor,
     *,
@@ -242,7 +253,7 @@ def conditional_nll(
     return nll_estimate(values, num_samples=num_samples, proposal=proposal)
 
 
-@METRICS.register("conditional_negative_elbo")
+@METRICS.register("conditional-negative-elbo")
 @torch.no_grad()
 def conditional_negative_elbo(
     model: nn.Module,
@@ -255,8 +266,11 @@ def conditional_negative_elbo(
 ) -> dict[str, Estimate]:
     """The negative CVAE bound with analytic KL, an *upper bound* on ``-log p(y|x)``.
 
+    ``-(1/L) sum_l log p(y|x,z_l) + KL(q(z|x,y) || p(z|x))`` with ``z_l ~ q(z|x,y)`` drawn from
+    per-example streams (the ``elbo`` term of :func:`~plausible.objectives.cvae.cvae_loss`).
+
     Args:
-        model: A CVAE (``model(x, y, latent="posterior", num_samples=L)``).
+        model: Conditional latent-variable model with a recognition network.
         x: ``(N, *x_shape)`` inputs.
         y: ``(N, *y_shape)`` targets.
         num_samples: L, samples averaged in the reconstruction term.
@@ -267,15 +281,22 @@ def conditional_negative_elbo(
         ``{"negative_elbo", "reconstruction", "kl"}`` estimates in nats per example.
     """
     _check_pair(x, y)
+    cvae = _latent(model, "posterior")
+    seed = _seed(seed)
     parts: dict[str, list[Tensor]] = {"negative_elbo": [], "reconstruction": [], "kl": []}
-    with _evaluating(model, seed) as device:
+    with evaluating(model, seed) as device:
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)
-            out = cvae_loss(model(xb, yb, latent="posterior", num_samples=num_samples), yb)
-            parts["negative_elbo"].append(-out.terms["elbo"].double().cpu())
-            parts["reconstruction"].append(out.terms["reconstruction"].double().cpu())
-            parts["kl"].append(out.terms["kl"].double().cpu())
+            q_z, p_z = cvae.recognize(xb, yb), cvae.prior(xb)
+            z = ExampleDraws(q_z, seed=seed, first=start, num_samples=num_samples).chunk(
+                0, num_samples
+            )
+            reconstruction = -cvae.generate(xb, z).log_prob(yb).double().mean(0)
+            kl = kl_term(q_z, p_z, z[0], analytic=True).double()
+            parts["negative_elbo"].append((reconstruction + kl).cpu())
+            parts["reconstruction"].append(reconstruction.cpu())
+            parts["kl"].append(kl.cpu())
     estimator = f"negative ELBO (upper bound on -log p(y|x)), L={num_samples}, analytic KL"
     return {
         k: Estimate.from_values(
@@ -292,19 +313,23 @@ def conditional_negative_elbo(
 def deterministic_conditional_nll_values(
     model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1000
 ) -> Tensor:
-    """Per-example exact ``-log p(y|x)`` of a network without latents (``model.predictive(x)``).
+    """Per-example exact ``-log p(y|x)`` of a model with a predictive density (``predictive(x)``).
 
     Returns:
         ``(N,)`` float64 values in nats; for Bernoulli outputs the summed cross-entropy.
     """
     _check_pair(x, y)
+    if not isinstance(model, ConditionalDensityModel):
+        raise TypeError(
+            f"{type(model).__name__} has no predictive density p(y|x) (see "
+            "plausible.models.protocols.ConditionalDensityModel)"
+        )
     values = []
-    with _evaluating(model, None) as device:
+    with evaluating(model, None) as device:
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device)
             yb = y[start : start + batch_size].to(device)
-            p_y = model.predictive(xb)  # type: ignore[operator]
-            values.append(-p_y.log_prob(yb).double().cpu())
+            values.append(-model.predictive(xb).log_prob(yb).double().cpu())
     return torch.cat(values)
 
 
@@ -318,11 +343,11 @@ def deterministic_nll_estimate(values: Tensor) -> Estimate:
     )
 
 
-@METRICS.register("deterministic_conditional_nll")
+@METRICS.register("deterministic-conditional-nll")
 def deterministic_conditional_nll(
     model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1000
 ) -> Estimate:
-    """Exact ``-log p(y|x)`` of a network without latents (``model.predictive(x)``).
+    """Exact ``-log p(y|x)`` of a model with a predictive density (``model.predictive(x)``).
 
     For Bernoulli outputs it is the cross-entropy of the target pixels, summed per example.
 
@@ -331,3 +356,90 @@ def deterministic_conditional_nll(
     """
     values = deterministic_conditional_nll_values(model, x, y, batch_size=batch_size)
     return deterministic_nll_estimate(values)
+
+
+#: Settings of the conditional estimators, as the ``nll`` metric reads them.
+CONDITIONAL_DEFAULTS: dict[str, Any] = {
+    "num_samples": 1000,
+    "mc_samples": 0,
+    "is_samples": 0,
+    "elbo_samples": 10,
+    "batch_size": 100,
+    "memory_budget_mb": 512.0,
+    "seed": 0,
+    "per_example": False,
+}
+
+
+def conditional_likelihoods(
+    model: nn.Module, x: Tensor, y: Tensor, opts: dict[str, Any]
+) -> dict[str, Any]:
+    """``-log p(y|x)`` on held-out pairs by every estimator that applies to ``model``.
+
+    * A :class:`~plausible.models.protocols.ConditionalLatentModel`: ``nll_mc`` (Monte Carlo,
+      prior proposal, S = ``mc_samples`` or ``num_samples``); with a recognition network also
+      ``nll_is`` (importance sampling, S = ``is_samples`` or ``num_samples``) and
+      ``negative_elbo`` (an upper bound, L = ``elbo_samples``) with its ``reconstruction`` and
+      ``kl`` parts. ``nll`` repeats the best honest estimate: IS when the model has a recognition
+      network, otherwise Monte Carlo (a GSNN); its ``proposal`` says which.
+    * A :class:`~plausible.models.protocols.ConditionalDensityModel`: ``nll``, exact.
+
+    Every result adds ``nll_per_element`` and ``bits_per_dim`` (``nll`` per target value, in nats
+    and bits), ``target_values`` and ``num_examples``; with ``per_example`` each estimator's
+    per-example values as ``per_example_<key>`` lists (for paired comparisons between models).
+
+    Args:
+        model: The model.
+        x: ``(N, *x_shape)`` inputs.
+        y: ``(N, *y_shape)`` targets.
+        opts: Validated settings (:data:`CONDITIONAL_DEFAULTS`).
+
+    Returns:
+        The ``nll`` metric's result for this model.
+    """
+    common: dict[str, Any] = {
+        "batch_size": int(opts["batch_size"]),
+        "memory_budget_mb": float(opts["memory_budget_mb"]),
+        "seed": int(opts["seed"]),
+    }
+    s = int(opts["num_samples"])
+    out: dict[str, Any] = {"num_examples": len(x)}
+    values: dict[str, Tensor] = {}
+    if isinstance(model, ConditionalLatentModel):
+        s_mc = int(opts["mc_samples"]) or s
+        with progress(f"-log p(y|x), Monte Carlo, S={s_mc}", len(x)) as advance:
+            values["nll_mc"] = conditional_nll_values(
+                model, x, y, num_samples=s_mc, proposal="prior", progress=advance, **common
+            )
+        nll = nll_estimate(values["nll_mc"], num_samples=s_mc, proposal="prior")
+        out["nll_mc"] = nll.to_dict()
+        if model.has_recognition:
+            s_is = int(opts["is_samples"]) or s
+            with progress(f"-log p(y|x), importance sampling, S={s_is}", len(x)) as advance:
+                values["nll_is"] = conditional_nll_values(
+                    model, x, y, num_samples=s_is, proposal="posterior", progress=advance, **common
+                )
+            nll = nll_estimate(values["nll_is"], num_samples=s_is, proposal="posterior")
+            bound = conditional_negative_elbo(
+                model, x, y, num_samples=int(opts["elbo_samples"]), seed=common["seed"]
+            )
+            out["nll_is"] = nll.to_dict()
+            out.update({k: v.to_dict() for k, v in bound.items()})
+    elif isinstance(model, ConditionalDensityModel):
+        values["nll"] = deterministic_conditional_nll_values(model, x, y)
+        nll = deterministic_nll_estimate(values["nll"])
+    else:
+        raise NotApplicableError(
+            f"{type(model).__name__} has neither latents (prior(x), recognize, generate) nor a "
+            "predictive density p(y|x) to score -log p(y|x) with"
+        )
+    out["nll"] = nll.to_dict()
+    if opts["per_example"]:
+        # Per-example values let two models be compared pairwise (the paired standard error).
+        for key, t in values.items():
+            out[f"per_example_{key}"] = [round(float(v), 4) for v in t]
+    target_values = y[0].numel()
+    out["nll_per_element"] = nll.mean / target_values
+    out["bits_per_dim"] = nll.mean / (target_values * math.log(2))
+    out["target_values"] = target_values
+    return out

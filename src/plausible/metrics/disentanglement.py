@@ -1,18 +1,28 @@
-"""Disentanglement scores against known factors: beta-VAE, FactorVAE, MIG and DCI."""
+"""Disentanglement scores against known factors: beta-VAE, FactorVAE, and the ``disentanglement``
+suite metric (which adds MIG and DCI from :mod:`plausible.metrics.information`)."""
 
 from __future__ import annotations
 
 import logging
-import math
 import warnings
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from plausible.metrics.latent import posterior_means
+from plausible.data.task_data import TaskData
+from plausible.metrics.factors import (
+    GroundTruthData,
+    Representation,
+    check_counts,
+    posterior_mean_representation,
+    represent,
+    seeded_generator,
+)
+from plausible.metrics.information import dci, discretize, mig
+from plausible.metrics.suite import NotApplicableError, options, suite_metric
+from plausible.models.protocols import LatentVariableModel
 
 __all__ = [
     "GroundTruthData",
@@ -20,6 +30,7 @@ __all__ = [
     "beta_vae_score",
     "dci",
     "discretize",
+    "disentanglement_metric",
     "factor_vae_score",
     "mig",
     "posterior_mean_representation",
@@ -27,79 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Maps a batch of observations ``(N, ...)`` to codes ``(N, D)``.
-Representation = Callable[[Tensor], Tensor]
-
-
-class GroundTruthData(Protocol):
-    """Data generated from known, independent, discrete factors (e.g. :class:`~plausible.data.
-    dsprites.DSprites`): every metric here samples factors and renders their observations."""
-
-    factor_names: tuple[str, ...]
-    factor_sizes: tuple[int, ...]
-
-    def sample_factors(self, num: int, generator: torch.Generator | None = None) -> Tensor:
-        """``(num, K)`` integer factor classes, each uniform over its values."""
-        ...
-
-    def observations(self, factors: Tensor) -> Tensor:
-        """Observations ``(N, ...)`` of ``(N, K)`` factor classes."""
-        ...
-
-
-def posterior_mean_representation(model: nn.Module, *, batch_size: int = 1024) -> Representation:
-    """The code used by every published disentanglement score: the mean of q(z|x).
-
-    Args:
-        model: A model with ``encode(x) -> q(z|x)``.
-        batch_size: Observations encoded at once.
-
-    Returns:
-        A function ``(N, ...) -> (N, D)`` that runs in eval mode without gradients, on the
-        model's device, and returns CPU tensors.
-    """
-    if not hasattr(model, "encode"):
-        raise TypeError(
-            f"{type(model).__name__} has no encode(x) -> q(z|x); disentanglement scores need an "
-            "encoder (a VAE-like model)"
-        )
-
-    def codes(x: Tensor) -> Tensor:
-        return posterior_means(model, x, batch_size=batch_size)
-
-    return codes
-
-
-def represent(
-    ground_truth: GroundTruthData,
-    representation: Representation,
-    factors: Tensor,
-    *,
-    chunk: int = 4096,
-) -> np.ndarray:
-    """Render ``(N, K)`` factors and encode them, a chunk at a time: ``(N, D)`` float64."""
-    parts = []
-    for i in range(0, len(factors), chunk):
-        obs = ground_truth.observations(factors[i : i + chunk])
-        parts.append(representation(obs).detach().cpu().double().numpy())
-    codes = np.concatenate(parts)
-    if codes.ndim != 2 or len(codes) != len(factors):
-        raise ValueError(
-            f"the representation must map N observations to (N, D) codes; got {codes.shape} "
-            f"for N = {len(factors)}"
-        )
-    return codes
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
-
-
-def _check_counts(**counts: int) -> None:
-    for name, value in counts.items():
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 def _beta_vae_points(
@@ -164,8 +102,8 @@ def beta_vae_score(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    _check_counts(batch_size=batch_size, num_train=num_train, num_eval=num_eval)
-    gen = _generator(seed)
+    check_counts(batch_size=batch_size, num_train=num_train, num_eval=num_eval)
+    gen = seeded_generator(seed)
     x_train, y_train = _beta_vae_points(
         ground_truth, representation, batch_size=batch_size, num_points=num_train, gen=gen
     )
@@ -255,7 +193,7 @@ def factor_vae_score(
     References:
         Kim, H. and Mnih, A. "Disentangling by Factorising." ICML 2018.
     """
-    _check_counts(
+    check_counts(
         batch_size=batch_size,
         num_train=num_train,
         num_eval=num_eval,
@@ -263,7 +201,7 @@ def factor_vae_score(
     )
     if batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 to estimate a variance, got {batch_size}")
-    gen = _generator(seed)
+    gen = seeded_generator(seed)
     codes = represent(
         ground_truth, representation, ground_truth.sample_factors(num_variance_estimate, gen)
     )
@@ -309,160 +247,100 @@ def factor_vae_score(
     }
 
 
-def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
-    """Bin each column of ``(N, D)`` codes into ``num_bins`` equal-width bins over its range.
-
-    Same bins as disentanglement_lib's histogram discretiser: ``np.digitize`` against the left
-    edges of ``np.histogram(column, num_bins)``, giving integers in ``[1, num_bins]``.
-    """
-    if num_bins < 2:
-        raise ValueError(f"num_bins must be >= 2, got {num_bins}")
-    out = np.zeros(codes.shape, dtype=np.int64)
-    for d in range(codes.shape[1]):
-        out[:, d] = np.digitize(codes[:, d], np.histogram(codes[:, d], num_bins)[1][:-1])
-    return out
-
-
-def _sample_codes(
-    ground_truth: GroundTruthData, representation: Representation, num: int, gen: torch.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    factors = ground_truth.sample_factors(num, gen)
-    return represent(ground_truth, representation, factors), factors.numpy()
+_DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "beta_vae_batch_size": 64,
+    "beta_vae_num_train": 10_000,
+    "beta_vae_num_eval": 5_000,
+    "factor_vae_batch_size": 64,
+    "factor_vae_num_train": 10_000,
+    "factor_vae_num_eval": 5_000,
+    "factor_vae_num_variance_estimate": 10_000,
+    "factor_vae_prune_threshold": 0.05,
+    "mig_num_points": 10_000,
+    "mig_num_bins": 20,
+    "dci_num_train": 10_000,
+    "dci_num_test": 5_000,
+}
 
 
-def mig(
-    ground_truth: GroundTruthData,
-    representation: Representation,
-    *,
-    num_points: int = 10_000,
-    num_bins: int = 20,
-    seed: int = 0,
+@suite_metric(
+    "disentanglement",
+    "beta-VAE score, FactorVAE score, MIG and DCI against known factors",
+    directions={
+        k: "higher"
+        for k in (
+            "beta_vae",
+            "factor_vae",
+            "mig",
+            "dci_disentanglement",
+            "dci_completeness",
+            "dci_informativeness",
+        )
+    },
+)
+def disentanglement_metric(
+    model: nn.Module, data: TaskData, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """Mutual information gap (Chen et al., 2018), disentanglement_lib's discrete estimator.
-
-    ``MIG = (1/K) sum_k (I(z_(1); v_k) - I(z_(2); v_k)) / H(v_k)``, where ``z_(1)`` and
-    ``z_(2)`` are the code dimensions with the largest and second largest mutual information
-    with factor ``v_k``. Codes are posterior means of ``num_points`` random observations, each
-    dimension binned into ``num_bins`` equal-width bins; mutual information and the factor
-    entropies are the plug-in estimates of the empirical joint distribution (nats, via
-    ``sklearn.metrics.mutual_info_score``). All factors are used (the official beta-TCVAE code
-    drops dSprites' shape and estimates entropies from q(z|x) instead: the two variants give
-    different numbers).
-
-    Args:
-        ground_truth: Factor sampler and renderer.
-        representation: Observations ``(N, ...)`` -> codes ``(N, D)``.
-        num_points: Observations drawn (disentanglement_lib: 10,000).
-        num_bins: Bins per code dimension (disentanglement_lib: 20).
-        seed: Seed of the factor draws.
-
-    Returns:
-        ``{"score", "per_factor"`` (gap / entropy per factor), ``"mutual_information"``
-        (D x K nats), ``"factor_entropy"`` (K nats), settings``}``.
-
-    References:
-        Chen, R. T. Q., Li, X., Grosse, R. and Duvenaud, D. "Isolating Sources of Disentanglement
-        in Variational Autoencoders." NeurIPS 2018.
-    """
-    from sklearn.metrics import mutual_info_score
-
-    _check_counts(num_points=num_points)
-    codes, factors = _sample_codes(ground_truth, representation, num_points, _generator(seed))
-    binned = discretize(codes, num_bins)
-    num_codes, num_factors = binned.shape[1], factors.shape[1]
-    info = np.array(
-        [
-            [mutual_info_score(factors[:, k], binned[:, d]) for k in range(num_factors)]
-            for d in range(num_codes)
-        ]
+    """The ``disentanglement`` suite metric: every score above against ``info["ground_truth"]``."""
+    opts = options(settings, "disentanglement", _DEFAULTS)
+    truth = data.info.get("ground_truth")
+    if truth is None:
+        raise NotApplicableError(
+            "disentanglement scores need data with known factors (e.g. the dsprites task)"
+        )
+    if not isinstance(model, LatentVariableModel):
+        raise NotApplicableError(
+            f"{type(model).__name__} has no encoder: disentanglement scores use the posterior "
+            "means of q(z|x)"
+        )
+    rep = posterior_mean_representation(model)
+    seed = int(opts["seed"])
+    beta = beta_vae_score(
+        truth,
+        rep,
+        batch_size=int(opts["beta_vae_batch_size"]),
+        num_train=int(opts["beta_vae_num_train"]),
+        num_eval=int(opts["beta_vae_num_eval"]),
+        seed=seed,
     )
-    entropy = np.array(
-        [mutual_info_score(factors[:, k], factors[:, k]) for k in range(num_factors)]
+    factor = factor_vae_score(
+        truth,
+        rep,
+        batch_size=int(opts["factor_vae_batch_size"]),
+        num_train=int(opts["factor_vae_num_train"]),
+        num_eval=int(opts["factor_vae_num_eval"]),
+        num_variance_estimate=int(opts["factor_vae_num_variance_estimate"]),
+        prune_threshold=float(opts["factor_vae_prune_threshold"]),
+        seed=seed,
     )
-    ranked = np.sort(info, axis=0)[::-1]
-    second = ranked[1] if num_codes > 1 else np.zeros(num_factors)
-    gaps = (ranked[0] - second) / entropy
-    return {
-        "score": float(gaps.mean()),
-        "per_factor": dict(zip(ground_truth.factor_names, gaps.round(6).tolist(), strict=True)),
-        "mutual_information": info.round(6).tolist(),
-        "factor_entropy": entropy.round(6).tolist(),
-        "num_points": num_points,
-        "num_bins": num_bins,
-        "estimator": "plug-in discrete MI of equal-width-binned posterior means",
-    }
-
-
-def _entropy(p: np.ndarray, base: int) -> np.ndarray:
-    """Entropy (log base ``base``) of each column of non-negative weights ``p``."""
-    p = p / p.sum(axis=0, keepdims=True)
-    return -(p * np.log(p)).sum(axis=0) / math.log(base)
-
-
-def dci(
-    ground_truth: GroundTruthData,
-    representation: Representation,
-    *,
-    num_train: int = 10_000,
-    num_test: int = 5_000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Disentanglement, completeness and informativeness (Eastwood & Williams, 2018).
-
-    One gradient-boosted tree classifier per factor (scikit-learn defaults: 100 trees of depth
-    3) predicts the factor's class from the codes of ``num_train`` random observations. Its
-    feature importances fill the importance matrix ``R`` (D codes x K factors).
-    Disentanglement is ``sum_d rho_d (1 - H_K(P_d.))`` with ``P_dk = R_dk / sum_k R_dk`` and
-    ``rho_d = sum_k R_dk / sum R``; completeness is the same with the roles of codes and factors
-    swapped; informativeness is the classifiers' mean accuracy on ``num_test`` fresh
-    observations. This is disentanglement_lib's version (the paper used LASSO and random-forest
-    regressors); defaults are its 10,000 / 5,000 points.
-
-    Args:
-        ground_truth: Factor sampler and renderer.
-        representation: Observations ``(N, ...)`` -> codes ``(N, D)``.
-        num_train: Observations the classifiers are fitted on.
-        num_test: Observations for informativeness.
-        seed: Seed of the factor draws and the trees.
-
-    Returns:
-        ``{"disentanglement", "completeness", "informativeness_train", "informativeness_test",
-        "importance"`` (D x K), settings``}``.
-
-    References:
-        Eastwood, C. and Williams, C. K. I. "A Framework for the Quantitative Evaluation of
-        Disentangled Representations." ICLR 2018.
-    """
-    from sklearn.ensemble import GradientBoostingClassifier
-
-    _check_counts(num_train=num_train, num_test=num_test)
-    gen = _generator(seed)
-    x_train, y_train = _sample_codes(ground_truth, representation, num_train, gen)
-    x_test, y_test = _sample_codes(ground_truth, representation, num_test, gen)
-    num_codes, num_factors = x_train.shape[1], y_train.shape[1]
-    importance = np.zeros((num_codes, num_factors))
-    train_acc, test_acc = [], []
-    for k in range(num_factors):
-        model = GradientBoostingClassifier(random_state=seed)
-        model.fit(x_train, y_train[:, k])
-        importance[:, k] = np.abs(model.feature_importances_)
-        train_acc.append(float(np.mean(model.predict(x_train) == y_train[:, k])))
-        test_acc.append(float(np.mean(model.predict(x_test) == y_test[:, k])))
-    weights = importance if importance.sum() > 0 else np.ones_like(importance)
-    eps = 1e-11  # disentanglement_lib's guard against log(0)
-    per_code = (
-        1.0 - _entropy(importance.T + eps, num_factors) if num_factors > 1 else np.ones(num_codes)
+    gap = mig(
+        truth,
+        rep,
+        num_points=int(opts["mig_num_points"]),
+        num_bins=int(opts["mig_num_bins"]),
+        seed=seed,
     )
-    per_factor = (
-        1.0 - _entropy(importance + eps, num_codes) if num_codes > 1 else np.ones(num_factors)
+    scores = dci(
+        truth,
+        rep,
+        num_train=int(opts["dci_num_train"]),
+        num_test=int(opts["dci_num_test"]),
+        seed=seed,
     )
     return {
-        "disentanglement": float((per_code * weights.sum(1) / weights.sum()).sum()),
-        "completeness": float((per_factor * weights.sum(0) / weights.sum()).sum()),
-        "informativeness_train": float(np.mean(train_acc)),
-        "informativeness_test": float(np.mean(test_acc)),
-        "importance": importance.round(6).tolist(),
-        "num_train": num_train,
-        "num_test": num_test,
-        "classifier": "sklearn GradientBoostingClassifier (defaults), one per factor",
+        "beta_vae": beta["score"],
+        "factor_vae": factor["score"],
+        "mig": gap["score"],
+        "dci_disentanglement": scores["disentanglement"],
+        "dci_completeness": scores["completeness"],
+        "dci_informativeness": scores["informativeness_test"],
+        "settings": opts,
+        "details": {
+            "factor_names": list(truth.factor_names),
+            "beta_vae": beta,
+            "factor_vae": factor,
+            "mig": gap,
+            "dci": scores,
+        },
     }

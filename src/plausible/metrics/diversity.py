@@ -1,30 +1,46 @@
-"""Diversity and quality of many samples: APD, the real-vs-generated classifier, CRPS, sweeps."""
+"""Diversity of many samples: APD and the CRPS, and how the suite draws samples from any model."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Normal
+from torch.distributions import Distribution, Independent, MixtureSameFamily, Normal
+
+from plausible.data.task_data import TaskData
+from plausible.distributions.mixture import tempered
+from plausible.metrics.suite import (
+    NotApplicableError,
+    conditional,
+    held_out_inputs,
+    options,
+    suite_metric,
+    summary,
+)
+from plausible.models.protocols import (
+    ConditionalDensityModel,
+    ConditionalLatentModel,
+    ConditionalModel,
+    LatentVariableModel,
+)
 
 __all__ = [
-    "QualityResult",
+    "Output",
     "average_pairwise_distance",
     "crps_ensemble",
     "crps_gaussian",
-    "diversity_quality_sweep",
     "draw_samples",
-    "quality_classifier_accuracy",
+    "like_the_data",
+    "paired_samples",
 ]
 
 log = logging.getLogger(__name__)
 
 Output = Literal["mean", "mode", "sample"]
+_OUTPUTS: dict[str, Output] = {"mean": "mean", "mode": "mode", "sample": "sample"}
 
 
 def average_pairwise_distance(samples: Tensor, *, chunk_size: int = 256) -> Tensor:
@@ -120,124 +136,65 @@ def crps_ensemble(samples: Tensor, target: Tensor, *, fair: bool = False) -> Ten
     return (to_target - 0.5 * spread).mean(-1)
 
 
-@dataclass
-class QualityResult:
-    """Held-out accuracy of a classifier trained to tell real from generated samples.
-
-    Attributes:
-        accuracy: Held-out accuracy; 0.5 means the two are indistinguishable to it, 1.0 that it
-            tells every generated sample apart.
-        stderr: Binomial standard error of ``accuracy``.
-        num_train: Training examples per class.
-        num_test: Held-out examples per class.
-        train_accuracy: Accuracy on its own training examples (a large gap means overfitting).
-        classifier: Description of the classifier.
-    """
-
-    accuracy: float
-    stderr: float
-    num_train: int
-    num_test: int
-    train_accuracy: float
-    classifier: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _mlp(in_dim: int, hidden_dims: Sequence[int]) -> nn.Module:
-    from plausible.nn import MLP
-
-    return MLP(in_dim, 1, tuple(hidden_dims), "relu")
-
-
-def quality_classifier_accuracy(
-    real: Tensor,
-    generated: Tensor,
-    *,
-    hidden_dims: Sequence[int] = (256,),
-    epochs: int = 20,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-4,
-    test_fraction: float = 0.25,
-    seed: int = 0,
-) -> QualityResult:
-    """The quality measure of Aliakbarian et al. (2020): can a classifier tell fake from real?
-
-    Both sets are flattened to vectors and cut to the same size; a fraction ``test_fraction`` of
-    each is held out. An MLP with one logit is trained with binary cross-entropy (Adam) for
-    ``epochs`` passes; its held-out accuracy is reported (50% = indistinguishable).
-
-    Args:
-        real: ``(N, ...)`` real examples (e.g. test images or targets).
-        generated: ``(M, ...)`` model samples with the same trailing shape.
-        hidden_dims: Hidden widths of the MLP.
-        epochs: Training passes.
-        batch_size: Examples per step.
-        lr: Adam learning rate.
-        weight_decay: L2 penalty.
-        test_fraction: Share of each class held out.
-        seed: Seed of the split, initialisation and batches.
-
-    Returns:
-        :class:`QualityResult`.
-    """
-    if real.shape[1:] != generated.shape[1:]:
-        raise ValueError(
-            f"real and generated samples must share their trailing shape; got "
-            f"{tuple(real.shape)} and {tuple(generated.shape)}"
-        )
-    n = min(len(real), len(generated))
-    num_test = round(n * test_fraction)
-    if num_test < 1 or n - num_test < 1:
-        raise ValueError(
-            f"need enough examples for both a training and a held-out split: {n} per class with "
-            f"test_fraction={test_fraction}"
-        )
-    gen = torch.Generator().manual_seed(seed)
-    a = real[torch.randperm(len(real), generator=gen)[:n]].flatten(1).float().cpu()
-    b = generated[torch.randperm(len(generated), generator=gen)[:n]].flatten(1).float().cpu()
-    x_train = torch.cat([a[num_test:], b[num_test:]])
-    y_train = torch.cat([torch.ones(n - num_test), torch.zeros(n - num_test)])
-    x_test = torch.cat([a[:num_test], b[:num_test]])
-    y_test = torch.cat([torch.ones(num_test), torch.zeros(num_test)])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = _mlp(x_train.shape[1], hidden_dims)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
-    for _ in range(epochs):
-        order = torch.randperm(len(x_train), generator=gen)
-        for i in range(0, len(order), batch_size):
-            rows = order[i : i + batch_size]
-            loss = loss_fn(net(x_train[rows]).squeeze(-1), y_train[rows])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    with torch.no_grad():
-        accuracy = float(((net(x_test).squeeze(-1) > 0).float() == y_test).float().mean())
-        train_accuracy = float(((net(x_train).squeeze(-1) > 0).float() == y_train).float().mean())
-    return QualityResult(
-        accuracy=accuracy,
-        stderr=math.sqrt(accuracy * (1 - accuracy) / len(y_test)),
-        num_train=n - num_test,
-        num_test=num_test,
-        train_accuracy=train_accuracy,
-        classifier=(
-            f"MLP {x_train.shape[1]}-{'-'.join(map(str, hidden_dims))}-1, Adam, {epochs} epochs"
-        ),
-    )
-
-
 def _observation(p: Any, output: Output) -> Tensor:
+    # Lazily computed parameters (a Bernoulli's probs from its logits) are built with grad
+    # enabled whatever the caller says; samples are data, so they are detached.
     if output == "mean":
-        return p.mean
+        return p.mean.detach()
     if output == "mode":
-        return p.mode
+        return p.mode.detach()
     if output == "sample":
         return p.sample()
     raise ValueError(f"output must be 'mean', 'mode' or 'sample', got {output!r}")
+
+
+def _tempered(p_y: Distribution, temperature: float) -> Distribution:
+    """p(y|x) at a temperature: a Gaussian mixture by :func:`tempered`, a Gaussian by sqrt(T)."""
+    if isinstance(p_y, MixtureSameFamily):
+        return tempered(p_y, temperature)
+    base = p_y.base_dist if isinstance(p_y, Independent) else p_y
+    if isinstance(base, Normal):
+        scaled = Normal(base.loc, base.scale * temperature**0.5)
+        return Independent(scaled, len(p_y.event_shape)) if p_y.event_shape else scaled
+    raise ValueError(
+        f"no temperature is defined for a predictive {type(p_y).__name__}; sample at temperature 1"
+    )
+
+
+def _predictive_samples(p_y: Distribution, num_samples: int, *, mean: bool) -> Tensor:
+    """``(S, B, ...)`` draws of p(y|x), or with ``mean`` the means of drawn mixture components."""
+    if not mean:
+        return p_y.sample((num_samples,))
+    if isinstance(p_y, MixtureSameFamily):
+        k = p_y.mixture_distribution.sample((num_samples,))  # (S, B)
+        loc = p_y.component_distribution.mean  # (B, K, ...)
+        return loc[torch.arange(loc.shape[0], device=loc.device), k]
+    return p_y.mean.expand(num_samples, *p_y.mean.shape).clone()
+
+
+def _conditional_samples(
+    model: nn.Module, x: Tensor, num_samples: int, temperature: float, output: Output
+) -> Tensor:
+    if isinstance(model, ConditionalLatentModel):
+        p_z = model.prior(x)
+        z0 = p_z.sample((num_samples,))
+        z = p_z.mean + temperature * (z0 - p_z.mean)
+        return _observation(model.generate(x, z), output)
+    # Without latents, "mean" and "mode" both drop the observation noise (for a mixture: the
+    # mean, which is also the mode, of each drawn component).
+    mean = output != "sample"
+    if temperature == 1.0 and isinstance(model, ConditionalModel):
+        return model.sample(x, num_samples, mean=mean)
+    if isinstance(model, ConditionalDensityModel):
+        if temperature == 0:
+            raise ValueError(f"{type(model).__name__} cannot sample at temperature 0")
+        return _predictive_samples(
+            _tempered(model.predictive(x), temperature), num_samples, mean=mean
+        )
+    raise TypeError(
+        f"{type(model).__name__} cannot sample at temperature {temperature}: it is neither a "
+        "conditional latent model nor a conditional density model (plausible.models.protocols)"
+    )
 
 
 @torch.no_grad()
@@ -254,18 +211,23 @@ def draw_samples(
     """S samples for each input (conditional models) or for each of ``num_groups`` groups.
 
     The temperature scales the latent noise: ``z = m + T (z0 - m)`` with ``z0`` from the prior
-    and ``m`` its mean (``T = 1`` is the model, ``T = 0`` its prior mean). Models whose
-    ``sample`` takes a ``temperature`` (mixture density networks) use their own definition.
+    and ``m`` its mean (``T = 1`` is the model, ``T = 0`` its prior mean). Models without latents
+    temper their predictive density instead: a Gaussian mixture by
+    :func:`~plausible.distributions.mixture.tempered` (weights ``softmax(logits / T)``, scales
+    ``sqrt(T)``), a Gaussian by scales ``sqrt(T)``.
 
     Args:
-        model: An unconditional latent model (``prior()``, ``decode(z)``), a conditional one
-            (``prior(x)``, ``generate(x, z)``), or one with ``sample(x, S, temperature=...)``.
+        model: A :class:`~plausible.models.protocols.LatentVariableModel` (unconditional), a
+            :class:`~plausible.models.protocols.ConditionalLatentModel` or a
+            :class:`~plausible.models.protocols.ConditionalDensityModel`.
         num_samples: S.
         x: ``(B, ...)`` inputs of a conditional model; ``None`` for an unconditional one.
         num_groups: B for an unconditional model.
         temperature: T >= 0.
         output: What to return from the observation model p(.|z): its ``mean``, its ``mode``
-            (e.g. binary pixels for a Bernoulli) or a ``sample``.
+            (e.g. binary pixels for a Bernoulli) or a ``sample``. A model without latents
+            returns draws of p(y|x) for ``sample``, and otherwise the mean of each drawn mixture
+            component (its prediction, for a single Gaussian).
         seed: Seed of the draws (the global RNG is restored afterwards).
 
     Returns:
@@ -281,69 +243,108 @@ def draw_samples(
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            if x is None:
-                if not (hasattr(model, "prior") and hasattr(model, "decode")):
-                    raise TypeError(f"{type(model).__name__} cannot sample without an input x")
-                p_z = model.prior()  # type: ignore[operator]
-                z0 = p_z.sample((num_samples, num_groups))
-                z = p_z.mean + temperature * (z0 - p_z.mean)
-                return _observation(model.decode(z), output).cpu()  # type: ignore[operator]
-            xd = x.to(device)
-            if hasattr(model, "generate") and hasattr(model, "prior"):
-                p_z = model.prior(xd)  # type: ignore[operator]
-                z0 = p_z.sample((num_samples,))
-                z = p_z.mean + temperature * (z0 - p_z.mean)
-                return _observation(model.generate(xd, z), output).cpu()  # type: ignore[operator]
-            if temperature != 1.0:
-                if temperature == 0:
-                    raise ValueError(f"{type(model).__name__} cannot sample at temperature 0")
-                return model.sample(xd, num_samples, temperature=temperature).cpu()  # type: ignore[operator]
-            return model.sample(xd, num_samples).cpu()  # type: ignore[operator]
+            if x is not None:
+                return (
+                    _conditional_samples(model, x.to(device), num_samples, temperature, output)
+                    .detach()
+                    .cpu()
+                )
+            if not isinstance(model, LatentVariableModel):
+                raise TypeError(
+                    f"{type(model).__name__} cannot sample without an input x: it is not a "
+                    "latent-variable model (prior(), decode(z))"
+                )
+            p_z = model.prior()
+            z0 = p_z.sample((num_samples, num_groups))
+            z = p_z.mean + temperature * (z0 - p_z.mean)
+            return _observation(model.decode(z), output).cpu()
     finally:
         model.train(was_training)
 
 
-def diversity_quality_sweep(
-    sample: Callable[[float], Tensor],
-    real: Tensor,
-    temperatures: Sequence[float],
-    *,
-    target: Tensor | None = None,
-    quality: Callable[[Tensor, Tensor], QualityResult] = quality_classifier_accuracy,
-) -> list[dict[str, Any]]:
-    """Diversity as a function of quality while the sampling temperature varies.
+# -- samples for the suite metrics ----------------------------------------------------------------
+def like_the_data(real: Tensor, output: str) -> tuple[Output, str]:
+    """Resolve ``output = "auto"``: compare generated with real examples like with like.
 
-    At each temperature ``T``: ``samples = sample(T)`` of shape ``(S, B, ...)``; diversity is the
-    mean APD over the B groups; quality is the real-vs-generated classifier's held-out accuracy
-    on the first sample of each group against ``real``. With ``target`` (``(B, ...)``, one per
-    input of a conditional model) the best-of-S and expected errors are added.
-
-    Args:
-        sample: ``T -> (S, B, ...)`` samples.
-        real: ``(N, ...)`` real examples for the quality classifier.
-        temperatures: Temperatures to visit.
-        target: Optional ground truth per input.
-        quality: The quality measure (default :func:`quality_classifier_accuracy`).
+    Binary real data (every value 0 or 1) are compared with draws from p(x|z), since the means
+    of a perfect Bernoulli model are grey and any classifier tells them from real binary images;
+    other data with the means of p(x|z). Any other value is returned as given.
 
     Returns:
-        One row per temperature: ``{"temperature", "apd", "quality_accuracy",
-        "quality_stderr"[, "best_of_k", "expected_error"]}``.
+        The output to draw and a sentence that says why (for the result's settings).
     """
-    from plausible.metrics.hypotheses import best_of_k_error, expected_error
+    if output in _OUTPUTS:
+        return _OUTPUTS[output], "as set"
+    if output != "auto":
+        raise ValueError(f"output must be auto, mean, mode or sample, got {output!r}")
+    if bool(((real == 0) | (real == 1)).all()):
+        return "sample", "auto: the real examples are binary, so draws from p(x|z) are compared"
+    return "mean", "auto: the real examples are not binary, so the means of p(x|z) are compared"
 
-    rows = []
-    for t in temperatures:
-        samples = sample(float(t))
-        row: dict[str, Any] = {
-            "temperature": float(t),
-            "apd": float(average_pairwise_distance(samples).mean()),
-        }
-        q = quality(real, samples[0])
-        row.update(quality_accuracy=q.accuracy, quality_stderr=q.stderr)
-        if target is not None:
-            flat, y = samples.flatten(2).float(), target.flatten(1).float().to(samples.device)
-            row["best_of_k"] = float(best_of_k_error(flat, y).mean())
-            row["expected_error"] = float(expected_error(flat, y).mean())
-        log.info("temperature %.3g: APD %.4g, quality accuracy %.3f", t, row["apd"], q.accuracy)
-        rows.append(row)
-    return rows
+
+def paired_samples(
+    model: nn.Module,
+    data: TaskData,
+    *,
+    num_samples: int,
+    n: int,
+    output: Output,
+    seed: int,
+    temperature: float = 1.0,
+) -> tuple[Tensor, Tensor]:
+    """``(S, B, ...)`` samples and the matching real examples ``(B, ...)`` (targets or images).
+
+    Conditional tasks draw S samples for each of the first ``n`` test inputs; unconditional ones
+    draw ``n`` groups of S from the prior and pair them with the first ``n`` test images.
+    """
+    if conditional(data):
+        x, y = data.test["x"][: n or None], data.test["y"][: n or None]
+        if not isinstance(model, ConditionalModel):
+            raise NotApplicableError(
+                f"{type(model).__name__} is not a conditional model: it cannot sample y given x"
+            )
+        samples = draw_samples(
+            model, x=x, num_samples=num_samples, temperature=temperature, output=output, seed=seed
+        )
+        return samples.reshape(num_samples, len(y), *y.shape[1:]), y
+    if not isinstance(model, LatentVariableModel):
+        raise NotApplicableError(
+            f"{type(model).__name__} is not a latent-variable model: unconditional sampling "
+            "needs prior() and decode(z)"
+        )
+    real = held_out_inputs(data, n)
+    samples = draw_samples(
+        model,
+        num_samples=num_samples,
+        num_groups=len(real),
+        temperature=temperature,
+        output=output,
+        seed=seed,
+    )
+    return samples, real
+
+
+@suite_metric(
+    "apd",
+    "diversity: average pairwise distance between S samples per input (Aliakbarian 2020)",
+)
+def apd_metric(model: nn.Module, data: TaskData, settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``apd`` suite metric: :func:`average_pairwise_distance` of S samples per input."""
+    opts = options(
+        settings, "apd", {"num_samples": 10, "num_examples": 500, "output": "mean", "seed": 0}
+    )
+    samples, _ = paired_samples(
+        model,
+        data,
+        num_samples=int(opts["num_samples"]),
+        n=int(opts["num_examples"]),
+        output=opts["output"],
+        seed=int(opts["seed"]),
+    )
+    values = average_pairwise_distance(samples)
+    groups = "inputs" if conditional(data) else "independent groups of prior samples"
+    return {
+        "apd": summary(values),
+        "settings": opts,
+        "details": {"groups": groups, "units": "L2 distance in output units"},
+    }

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from plausible.data.task_data import TaskData
+from plausible.metrics.diversity import crps_ensemble, paired_samples
+from plausible.metrics.suite import NotApplicableError, conditional, options, suite_metric, summary
 
 __all__ = [
     "BranchCoverage",
     "best_of_k_error",
+    "best_of_k_metric",
     "branch_coverage",
+    "crps_metric",
     "energy_score",
     "expected_error",
     "prediction_error",
@@ -165,3 +172,64 @@ def branch_coverage(
         num_solutions=valid.sum(-1),
         tolerance=float(tolerance),
     )
+
+
+# -- suite metrics --------------------------------------------------------------------------------
+def _targets(
+    model: nn.Module, data: TaskData, opts: dict[str, Any], metric: str
+) -> tuple[Tensor, Tensor]:
+    """``(S, B, D)`` float64 samples and ``(B, D)`` targets of the first test inputs."""
+    if not conditional(data):
+        raise NotApplicableError(
+            f"{metric} compares S samples with the target of each input, and this task has no "
+            "targets y (an unconditional model); use apd, quality or fd"
+        )
+    samples, y = paired_samples(
+        model,
+        data,
+        num_samples=int(opts["num_samples"]),
+        n=int(opts["num_examples"]),
+        output=opts["output"],
+        seed=int(opts["seed"]),
+    )
+    return samples.flatten(2).double(), y.flatten(1).double()
+
+
+@suite_metric(
+    "best-of-k",
+    "best-of-K (oracle) and expected error of S samples against the target",
+    directions={"best_of_k": "lower", "expected_error": "lower"},
+)
+def best_of_k_metric(model: nn.Module, data: TaskData, settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``best-of-k`` suite metric: :func:`best_of_k_error` and :func:`expected_error`."""
+    opts = options(
+        settings, "best-of-k", {"num_samples": 10, "num_examples": 0, "output": "mean", "seed": 0}
+    )
+    samples, y = _targets(model, data, opts, "best-of-K")
+    return {
+        "best_of_k": summary(best_of_k_error(samples, y)),
+        "expected_error": summary(expected_error(samples, y)),
+        "settings": opts,
+        "details": {"distance": "Euclidean norm over the flattened output"},
+    }
+
+
+@suite_metric(
+    "crps",
+    "CRPS (per output dimension) and energy score of S samples against the target",
+    directions={"crps": "lower", "energy_score": "lower"},
+)
+def crps_metric(model: nn.Module, data: TaskData, settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``crps`` suite metric: :func:`~plausible.metrics.diversity.crps_ensemble` and
+    :func:`energy_score` of S draws per input."""
+    opts = options(
+        settings,
+        "crps",
+        {"num_samples": 20, "num_examples": 0, "output": "sample", "seed": 0, "fair": True},
+    )
+    samples, y = _targets(model, data, opts, "CRPS")
+    return {
+        "crps": summary(crps_ensemble(samples, y, fair=bool(opts["fair"]))),
+        "energy_score": summary(energy_score(samples, y)),
+        "settings": opts,
+    }

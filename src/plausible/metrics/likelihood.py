@@ -1,4 +1,9 @@
-"""Likelihood estimates of latent-variable models: negative ELBO and importance-sampled NLL."""
+"""Likelihood estimates of latent-variable models: negative ELBO and importance-sampled NLL.
+
+Both are seeded: example ``i`` draws its latents from its own stream seeded from ``(seed, i)``
+(:mod:`plausible.metrics.streams`), so the same seed gives the same numbers whatever the batch
+size, the memory budget or the device's chunking.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,22 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
+from plausible.data.task_data import TaskData
+from plausible.metrics.latent import active_unit_summary, kl_per_latent_dimension
+from plausible.metrics.progress import progress
+from plausible.metrics.streams import ExampleDraws, evaluating
+from plausible.metrics.suite import NotApplicableError, held_out_inputs
+from plausible.models.protocols import LatentVariableModel
 from plausible.objectives.elbo import elbo
-from plausible.objectives.iwae import LatentVariableModel, log_importance_weights
 
 __all__ = [
     "CPU_ROWS_PER_CHUNK",
     "Estimate",
     "importance_sampled_nll",
+    "latent_likelihoods",
+    "log_importance_weights",
     "negative_elbo",
     "rows_per_chunk",
     "samples_per_chunk",
@@ -38,7 +51,7 @@ def rows_per_chunk(device: torch.device) -> int | None:
 
 @dataclass
 class Estimate:
-    """A Monte-Carlo estimate over a data set.
+    """An estimate over a data set: every likelihood the suite reports is one.
 
     Attributes:
         mean: Average over examples, in nats per example.
@@ -61,6 +74,7 @@ class Estimate:
 
     @classmethod
     def from_values(cls, values: Tensor, **fields: Any) -> Estimate:
+        """The estimate of per-example ``values`` ``(N,)``: their mean and its standard error."""
         v = values.double()
         stderr = float(v.std(unbiased=True) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
         return cls(mean=float(v.mean()), stderr=stderr, num_examples=len(v), **fields)
@@ -123,14 +137,42 @@ def _floats_per_sample(model: nn.Module) -> int:
     return 2 * sum(widths) + 1
 
 
+def _latent_model(model: nn.Module, what: str) -> LatentVariableModel:
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(
+            f"{what} needs a latent-variable model (encode, decode, prior(), latent_dim, "
+            f"x_shape, sample; see plausible.models.protocols); {type(model).__name__} is not one"
+        )
+    return model
+
+
+def _seed(seed: int | None) -> int:
+    # Without a seed, the per-example streams are seeded from the global random stream.
+    return int(torch.randint(2**62, ())) if seed is None else int(seed)
+
+
+def log_importance_weights(
+    model: LatentVariableModel, x: Tensor, num_samples: int, *, q_z: Distribution, z: Tensor
+) -> Tensor:
+    """``log p(x, z_k) - log q(z_k|x)`` for given draws ``z`` ``(K, B, latent_dim)`` of ``q_z``.
+
+    Returns:
+        ``(K, B)`` log-weights in nats; ``K = num_samples``.
+    """
+    if z.shape[0] != num_samples:
+        raise ValueError(f"got {z.shape[0]} draws of z for num_samples={num_samples}")
+    return model.decode(z).log_prob(x) + model.prior().log_prob(z) - q_z.log_prob(z)
+
+
 @torch.no_grad()
 def importance_sampled_nll(
-    model: LatentVariableModel,
+    model: nn.Module,
     x: Tensor,
     *,
     num_samples: int = 1000,
     batch_size: int = 100,
     memory_budget_mb: float = 512.0,
+    seed: int | None = 0,
     progress: Callable[[int], None] | None = None,
 ) -> Estimate:
     """``-log p(x)`` by importance sampling with the encoder q(z|x) as proposal.
@@ -139,14 +181,18 @@ def importance_sampled_nll(
     which approaches ``log p(x)`` from below as K grows. Batches of images and chunks of samples
     are processed together; chunks are combined with a running logsumexp so memory stays within
     ``memory_budget_mb`` whatever K is. On a CPU, chunks are also kept to about a thousand decoder
-    rows, which is faster there (see :data:`CPU_ROWS_PER_CHUNK`).
+    rows, which is faster there (see :data:`CPU_ROWS_PER_CHUNK`). The K standard normal draws of
+    each example come from its own seeded stream, drawn up front for a batch
+    (``batch_size * K * latent_dim`` floats besides the budget).
 
     Args:
-        model: Latent-variable model with ``encode``, ``decode`` and ``prior``.
+        model: Latent-variable model (:class:`~plausible.models.protocols.LatentVariableModel`).
         x: ``(N, *x_shape)`` data on the model's device (or CPU; moved per batch).
         num_samples: K.
         batch_size: Images per batch.
         memory_budget_mb: Budget for the decoder activations of one chunk.
+        seed: Seed of the draws (``None``: seeded from the global random stream). The same seed
+            gives the same value for any ``batch_size`` and ``memory_budget_mb``.
         progress: Called with the number of images finished after each batch.
 
     Returns:
@@ -154,32 +200,29 @@ def importance_sampled_nll(
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    module: nn.Module = model  # type: ignore[assignment]
-    device = next(module.parameters()).device
-    chunk = samples_per_chunk(
-        batch_size,
-        num_samples,
-        _floats_per_sample(module),
-        memory_budget_mb,
-        max_rows=rows_per_chunk(device),
-    )
-    was_training = module.training
-    module.eval()
+    vae = _latent_model(model, "importance_sampled_nll")
+    seed = _seed(seed)
     values = []
-    try:
+    with evaluating(model, seed) as device:
+        chunk = samples_per_chunk(
+            batch_size,
+            num_samples,
+            _floats_per_sample(model),
+            memory_budget_mb,
+            max_rows=rows_per_chunk(device),
+        )
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device)
-            q_z = model.encode(xb)
+            q_z = vae.encode(xb)
+            draws = ExampleDraws(q_z, seed=seed, first=start, num_samples=num_samples)
             total = torch.full((len(xb),), -math.inf, device=device, dtype=torch.float64)
             for k0 in range(0, num_samples, chunk):
                 k = min(chunk, num_samples - k0)
-                log_w = log_importance_weights(model, xb, k, q_z=q_z).double()
+                log_w = log_importance_weights(vae, xb, k, q_z=q_z, z=draws.chunk(k0, k)).double()
                 total = torch.logaddexp(total, torch.logsumexp(log_w, 0))
             values.append(-(total - math.log(num_samples)).cpu())
             if progress is not None:
                 progress(len(xb))
-    finally:
-        module.train(was_training)
     return Estimate.from_values(
         torch.cat(values),
         num_samples=num_samples,
@@ -188,33 +231,126 @@ def importance_sampled_nll(
     )
 
 
+@dataclass
+class _Pass:
+    """One pass of a latent-variable model, what :func:`~plausible.objectives.elbo.elbo` reads."""
+
+    q_z: Distribution
+    p_z: Distribution
+    z: Tensor
+    p_x: Distribution
+
+
 @torch.no_grad()
-def negative_elbo(model: nn.Module, x: Tensor, *, batch_size: int = 500) -> dict[str, Estimate]:
+def negative_elbo(
+    model: nn.Module, x: Tensor, *, batch_size: int = 500, seed: int | None = 0
+) -> dict[str, Estimate]:
     """Single-sample negative ELBO with analytic KL, and its reconstruction and KL parts.
+
+    Args:
+        model: Latent-variable model.
+        x: ``(N, *x_shape)`` observations.
+        batch_size: Examples per batch.
+        seed: Seed of the per-example draws (as in :func:`importance_sampled_nll`).
 
     Returns:
         ``{"negative_elbo", "reconstruction", "kl"}`` estimates in nats per example; the first is
         an upper bound on the NLL.
     """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    vae = _latent_model(model, "negative_elbo")
+    seed = _seed(seed)
     parts: dict[str, list[Tensor]] = {"negative_elbo": [], "reconstruction": [], "kl": []}
-    try:
+    with evaluating(model, seed) as device:
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device)
-            out = elbo(model(xb), xb)
+            q_z = vae.encode(xb)
+            z = ExampleDraws(q_z, seed=seed, first=start, num_samples=1).chunk(0, 1)[0]
+            out = elbo(_Pass(q_z=q_z, p_z=vae.prior(), z=z, p_x=vae.decode(z)), xb)
             parts["negative_elbo"].append(-out.terms["elbo"].cpu())
             parts["reconstruction"].append(out.terms["reconstruction"].cpu())
             parts["kl"].append(out.terms["kl"].cpu())
-    finally:
-        model.train(was_training)
     return {
         k: Estimate.from_values(
             torch.cat(v),
             num_samples=1,
             proposal="q(z|x)",
-            estimator="single-sample ELBO, analytic KL",
+            estimator="single-sample ELBO, analytic KL"
+            if k == "negative_elbo"
+            else f"{k} part of the single-sample ELBO, analytic KL",
         )
         for k, v in parts.items()
+    }
+
+
+@torch.no_grad()
+def _reconstruction_error(model: LatentVariableModel, x: Tensor, device: torch.device) -> float:
+    """Mean over examples of the summed squared error of ``E[x | z = E[z|x]]``."""
+    total = 0.0
+    for i in range(0, len(x), 500):
+        xb = x[i : i + 500].to(device)
+        recon = model.decode(model.encode(xb).mean).mean
+        total += float(((recon - xb) ** 2).flatten(1).sum(1).double().sum())
+    return total / len(x)
+
+
+#: Settings of the unconditional likelihoods (the ``nll`` metric adds the conditional ones).
+LATENT_DEFAULTS: dict[str, Any] = {
+    "num_samples": 1000,
+    "batch_size": 100,
+    "memory_budget_mb": 512.0,
+    "seed": 0,
+    "active_unit_examples": 5000,
+}
+
+
+def latent_likelihoods(model: nn.Module, data: TaskData, opts: dict[str, Any]) -> dict[str, Any]:
+    """The test-set likelihoods and posterior diagnostics of an unconditional latent model.
+
+    IS-NLL (K = ``num_samples``), the single-sample negative ELBO with its reconstruction and KL
+    parts, bits per dimension (IS-NLL / (dims ln 2)), the squared reconstruction error, KL per
+    latent dimension and active units (:func:`~plausible.metrics.latent.active_unit_summary`:
+    the variance rule of Burda et al., 2016, named in ``active_units_rule``).
+
+    Args:
+        model: A :class:`~plausible.models.protocols.LatentVariableModel`.
+        data: The task's splits.
+        opts: Validated settings (:data:`LATENT_DEFAULTS` plus ``num_examples``).
+
+    Returns:
+        The ``nll`` metric's result for this model.
+    """
+    if not isinstance(model, LatentVariableModel):
+        raise NotApplicableError(
+            f"{type(model).__name__} is not a latent-variable model (encode, decode, prior()): "
+            "the likelihood of unconditional data needs one"
+        )
+    x = held_out_inputs(data, int(opts["num_examples"]))
+    seed = int(opts["seed"])
+    bound = negative_elbo(model, x, seed=seed)
+    k = int(opts["num_samples"])
+    with progress(f"IS-NLL, K={k}", len(x)) as advance:
+        nll = importance_sampled_nll(
+            model,
+            x,
+            num_samples=k,
+            batch_size=int(opts["batch_size"]),
+            memory_budget_mb=float(opts["memory_budget_mb"]),
+            seed=seed,
+            progress=advance,
+        )
+    units = active_unit_summary(model, data, num_examples=int(opts["active_unit_examples"]))
+    with evaluating(model, None) as device:
+        mse = _reconstruction_error(model, x, device)
+    dims = math.prod(x.shape[1:])
+    return {
+        "nll": nll.to_dict(),
+        "negative_elbo": bound["negative_elbo"].to_dict(),
+        "reconstruction": bound["reconstruction"].to_dict(),
+        "kl": bound["kl"].to_dict(),
+        "bits_per_dim": nll.mean / (dims * math.log(2)),
+        "reconstruction_mse": mse,
+        **units,
+        "kl_per_dimension": [round(float(v), 6) for v in kl_per_latent_dimension(model, x)],
+        "settings": opts,
+        "details": {"model": "LatentVariableModel", "num_examples": len(x)},
     }

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from plausible.models.cvae import CVAE
 from plausible.objectives.elbo import kl_term
 from plausible.objectives.output import ObjectiveOutput
 from plausible.registry import OBJECTIVES
@@ -188,16 +189,15 @@ def hybrid_objective(
 ) -> ObjectiveOutput:
     """Training adapter for :func:`hybrid_loss`: z from q and z from p on the same batch."""
     x, y, n = batch["x"], batch["y"], int(num_samples)
-    pair = getattr(model, "forward_pair", None)
-    if pair is not None:  # one pass for x's features and p(z|x), two latent draws
-        cvae_out, gsnn_out = pair(x, y, num_samples=n)
+    if isinstance(model, CVAE):  # one pass for x's features and p(z|x), two latent draws
+        cvae_out, gsnn_out = model.forward_pair(x, y, num_samples=n)
     else:
         cvae_out = model(x, y, latent="posterior", num_samples=n)
         gsnn_out = model(x, y, latent="prior", num_samples=n)
     return hybrid_loss(cvae_out, gsnn_out, y, alpha=alpha, beta=beta)
 
 
-@OBJECTIVES.register("conditional_nll")
+@OBJECTIVES.register("conditional-nll")
 def conditional_nll_objective(model: nn.Module, batch: dict[str, Tensor]) -> ObjectiveOutput:
     """Training adapter for the deterministic baseline: :func:`conditional_nll_loss`."""
     return conditional_nll_loss(model(batch["x"], batch["y"]), batch["y"])

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Protocol
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from plausible.models.protocols import LatentVariableModel
 from plausible.objectives.output import ObjectiveOutput
 from plausible.registry import OBJECTIVES
 
-__all__ = ["LatentVariableModel", "iwae_bound", "log_importance_weights"]
-
-
-class LatentVariableModel(Protocol):
-    """A model with an encoder q(z|x), a decoder p(x|z) and a prior p(z)."""
-
-    def encode(self, x: Tensor) -> Distribution: ...
-    def decode(self, z: Tensor) -> Distribution: ...
-    def prior(self) -> Distribution: ...
+__all__ = ["iwae_bound", "log_importance_weights", "multi_sample_elbo"]
 
 
 def log_importance_weights(
@@ -69,4 +61,47 @@ def iwae_objective(
     model: torch.nn.Module, batch: dict[str, Tensor], *, num_samples: int = 5
 ) -> ObjectiveOutput:
     """Training adapter for :func:`iwae_bound` on ``batch["x"]``."""
-    return iwae_bound(model, batch["x"], num_samples=int(num_samples))  # type: ignore[arg-type]
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(
+            f"the iwae objective needs a LatentVariableModel (encode, decode, prior), not a "
+            f"{type(model).__name__}; choose an objective for its protocol"
+        )
+    return iwae_bound(model, batch["x"], num_samples=int(num_samples))
+
+
+def multi_sample_elbo(
+    model: LatentVariableModel, x: Tensor, *, num_samples: int = 5
+) -> ObjectiveOutput:
+    """Negative k-sample ELBO ``-(1/k) sum_i log w_i``, the VAE objective of Burda et al.
+
+    ``w_i = p(x, z_i) / q(z_i|x)`` with ``z_i ~ q(z|x)``. By Jensen's inequality it is never
+    below the IWAE bound's ``-log (1/k) sum_i w_i`` on the same draws; k = 1 is that bound.
+
+    Args:
+        model: Latent-variable model with ``encode``, ``decode`` and ``prior``.
+        x: ``(B, *x_shape)`` observations.
+        num_samples: k >= 1.
+
+    Returns:
+        ``loss`` (B,) in nats and the term ``elbo`` (the bound itself, B,).
+
+    References:
+        Burda, Y., Grosse, R. and Salakhutdinov, R. "Importance Weighted Autoencoders." ICLR 2016.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    bound = log_importance_weights(model, x, num_samples).mean(0)
+    return ObjectiveOutput(loss=-bound, terms={"elbo": bound})
+
+
+@OBJECTIVES.register("multi-sample-elbo")
+def multi_sample_elbo_objective(
+    model: torch.nn.Module, batch: dict[str, Tensor], *, num_samples: int = 5
+) -> ObjectiveOutput:
+    """Training adapter for :func:`multi_sample_elbo` on ``batch["x"]``."""
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(
+            f"the multi-sample-elbo objective needs a LatentVariableModel (encode, decode, "
+            f"prior), not a {type(model).__name__}"
+        )
+    return multi_sample_elbo(model, batch["x"], num_samples=int(num_samples))

@@ -88,7 +88,7 @@ def mdn_nll(
     return ObjectiveOutput(loss=loss, terms=terms)
 
 
-@OBJECTIVES.register("mdn_nll")
+@OBJECTIVES.register("mdn-nll")
 def mdn_nll_objective(
     model: torch.nn.Module,
     batch: dict[str, Tensor],
@@ -99,7 +99,7 @@ def mdn_nll_objective(
     return mdn_nll(model(batch["x"]), batch["y"], dirichlet_concentration=dirichlet_concentration)
 
 
-@OBJECTIVES.register("gaussian_nll")
+@OBJECTIVES.register("gaussian-nll")
 def gaussian_nll_objective(model: torch.nn.Module, batch: dict[str, Tensor]) -> ObjectiveOutput:
     """Training adapter for regression baselines: ``-log p(y|x)`` of any model returning ``p(y|x)``.
 

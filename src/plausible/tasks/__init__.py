@@ -1,10 +1,10 @@
-"""Tasks: data plus the evaluation and figures that suit it; importing registers them."""
+"""Tasks: data splits and the names of the suite metrics and figures that suit them."""
 
 from plausible.tasks.base import Task, TaskData
 from plausible.tasks.conditional import ClassConditional, QuadrantImputation
 from plausible.tasks.dsprites import DSpritesTask
 from plausible.tasks.images import ImageModelling
-from plausible.tasks.mdn_toys import ForwardSine, InverseSine, PoseLifting, RobotArm
+from plausible.tasks.inverse_problems import ForwardSine, InverseSine, PoseLifting, RobotArm
 
 __all__ = [
     "ClassConditional",

@@ -1,40 +1,26 @@
-"""What a task is: data splits plus the evaluation and figures that suit them.
+"""What a task is: data splits plus the names of the suite metrics and figures that suit them.
 
 A recipe's ``[task]`` table names a registered task and passes the rest as keyword arguments.
 A new problem (a dataset, a conditioning scheme, a toy inverse problem) is one subclass of
-:class:`Task` in its own file plus ``@TASKS.register("name")``.
+:class:`Task` in its own file plus ``@TASKS.register("name")``. A task computes no scores: it
+names registered suite metrics (:mod:`plausible.metrics.suite`), which ``runs.evaluate_run``
+runs on the test split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from plausible.data.task_data import TaskData
+
 __all__ = ["BatchTransform", "Task", "TaskData"]
 
 BatchTransform = Callable[[dict[str, Tensor], torch.Generator], dict[str, Tensor]]
-
-
-@dataclass
-class TaskData:
-    """Each split as a dict of equally long tensors (``"x"``, ``"y"``, ``"label"``...).
-
-    Attributes:
-        train: Training split.
-        val: Validation split (early stopping, model selection).
-        test: Test split (reported metrics only).
-        info: Facts about the data that models and figures need (``x_shape``, ``class_names``...).
-    """
-
-    train: dict[str, Tensor]
-    val: dict[str, Tensor]
-    test: dict[str, Tensor]
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 class Task:
@@ -42,6 +28,9 @@ class Task:
 
     #: Objective used when a recipe names none.
     default_objective: str = "elbo"
+    #: Suite metrics run on the test split after training, in order; the recipe's
+    #: ``[evaluation] metrics`` list replaces them.
+    metrics: tuple[str, ...] = ()
 
     def load(self) -> TaskData:
         """Build or read the data splits."""
@@ -59,14 +48,43 @@ class Task:
         """Trainer callbacks this task wants (e.g. per-epoch diagnostics); none by default."""
         return ()
 
-    def evaluate(
-        self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False
-    ) -> dict[str, Any]:
-        """Test-set metrics as a JSON dict; ``settings`` is the recipe's ``[evaluation]`` table."""
+    #: Companion runs whose suite metrics are reported next to the model's (see :meth:`baselines`).
+    compared_baselines: ClassVar[tuple[str, ...]] = ()
+
+    def baselines(self, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Companion runs to train next to the run of ``config``: name -> complete recipe.
+
+        A baseline the task compares against is a run of its own: the runner trains each into
+        ``<run>/baseline/<name>`` and hands the models to :meth:`figures` and the evaluation.
+        """
+        return {}
+
+    def evaluation_defaults(self) -> dict[str, Any]:
+        """Defaults of the ``[evaluation]`` table for this task; the recipe's values override.
+
+        Keys are the suite's settings: shared keys at the top, a metric's own keys in a sub-table
+        named after it (validated by the metric, see :func:`plausible.metrics.suite.options`).
+        """
         return {}
 
     def figures(
-        self, model: nn.Module, data: TaskData, figures_dir: Path, *, records: list[dict[str, Any]]
+        self,
+        model: nn.Module,
+        data: TaskData,
+        figures_dir: Path,
+        *,
+        records: list[dict[str, Any]],
+        baselines: Mapping[str, nn.Module | None] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Path]:
-        """Write figures into ``figures_dir``; ``records`` are the run's metrics.jsonl rows."""
+        """Write figures into ``figures_dir``.
+
+        Args:
+            model: The trained model (eval mode).
+            data: Its data splits.
+            figures_dir: Folder to write PNGs into.
+            records: The run's metrics.jsonl rows.
+            baselines: The trained companion runs' models by name (``None`` for a missing one).
+            settings: The ``[evaluation]`` table the run was evaluated with.
+        """
         return {}

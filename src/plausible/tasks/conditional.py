@@ -1,8 +1,12 @@
-"""Conditional tasks: quadrant imputation (Sohn et al., 2015) and class-conditional generation."""
+"""Conditional tasks: quadrant imputation (Sohn et al., 2015) and class-conditional generation.
+
+Both are scored by the ``nll`` suite metric: ``-log p(y|x)`` by every estimator that applies
+(Monte Carlo, importance sampling and the bound for a latent model; exact for a density model).
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +14,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.distributions import kl_divergence
 
 from plausible.data import binarize as binarize_images
 from plausible.data import load_dataset, train_val_split
@@ -22,22 +27,15 @@ from plausible.data.quadrants import (
     split_quadrants,
     unobserved_regions,
 )
-from plausible.metrics.conditional import (
-    conditional_negative_elbo,
-    conditional_nll_values,
-    deterministic_conditional_nll_values,
-    deterministic_nll_estimate,
-    nll_estimate,
+from plausible.models.protocols import (
+    ConditionalDensityModel,
+    ConditionalLatentModel,
+    ConditionalModel,
 )
 from plausible.registry import TASKS
 from plausible.tasks.base import BatchTransform, Task, TaskData
 
-__all__ = [
-    "ClassConditional",
-    "QuadrantImputation",
-    "evaluate_conditional",
-    "show_inputs",
-]
+__all__ = ["ClassConditional", "QuadrantImputation", "show_inputs"]
 
 BinarizeOption = Literal["none", "threshold", "dynamic"]
 
@@ -47,89 +45,42 @@ def _check_binarize(value: str) -> None:
         raise ValueError(f"task.binarize must be none, threshold or dynamic, got {value!r}")
 
 
-def _is_latent(model: nn.Module) -> bool:
-    return hasattr(model, "prior") and hasattr(model, "generate")
+def _prediction(model: nn.Module, x: Tensor) -> Tensor:
+    """One deterministic answer per input: the mean of p(y|x, z* = E[z|x]) for a latent model,
+    the mean of p(y|x) for a density model; ``(B, *y_shape)``."""
+    if isinstance(model, ConditionalLatentModel):
+        return model.generate(x, model.prior(x).mean).mean
+    if isinstance(model, ConditionalDensityModel):
+        return model.predictive(x).mean
+    raise TypeError(f"{type(model).__name__} is not a conditional latent or density model")
 
 
-def _has_recognition(model: nn.Module) -> bool:
-    return _is_latent(model) and getattr(model, "recognition_net", None) is not None
-
-
-def evaluate_conditional(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    settings: dict[str, Any],
-    progress: bool = False,
-) -> dict[str, Any]:
-    """``-log p(y|x)`` of a conditional model on held-out pairs, labelled by estimator.
-
-    Settings (the recipe's ``[evaluation]`` table): ``num_samples`` (S for both estimators,
-    default 1000), ``mc_samples`` / ``is_samples`` (override S per estimator), ``elbo_samples``
-    (L of the bound, default 10), ``max_examples`` (0: all), ``batch_size`` (100),
-    ``memory_budget_mb`` (256), ``seed`` (0), ``per_example`` (false: also return each
-    example's values as ``per_example_<key>`` lists, for paired comparisons between models).
-
-    Returns:
-        For a latent model: ``nll_mc`` (Monte Carlo, prior proposal), and with a recognition
-        network ``nll_is`` (importance sampling) and ``negative_elbo`` (an upper bound, with its
-        ``reconstruction`` and ``kl`` parts); ``nll`` repeats the best honest estimate (IS when
-        available). For a deterministic model: ``nll`` (exact). Values are in nats per example,
-        with ``nll_per_element`` = ``nll`` / number of target values.
-    """
-    limit = int(settings.get("max_examples", 0))
-    if limit:
-        x, y = x[:limit], y[:limit]
-    s = int(settings.get("num_samples", 1000))
-    common: dict[str, Any] = {
-        "batch_size": int(settings.get("batch_size", 100)),
-        "memory_budget_mb": float(settings.get("memory_budget_mb", 256.0)),
-        "seed": int(settings.get("seed", 0)),
-    }
-    out: dict[str, Any] = {"num_examples": len(x)}
-    values: dict[str, Tensor] = {}
-    if not _is_latent(model):
-        values["nll"] = deterministic_conditional_nll_values(model, x, y)
-        nll = deterministic_nll_estimate(values["nll"])
-    else:
-        s_mc = int(settings.get("mc_samples", s))
-        values["nll_mc"] = conditional_nll_values(
-            model,  # type: ignore[arg-type]
-            x,
-            y,
-            num_samples=s_mc,
-            proposal="prior",
-            **common,
+def _conditional(model: nn.Module) -> ConditionalModel:
+    if not isinstance(model, ConditionalModel):
+        raise TypeError(
+            f"{type(model).__name__} is not a conditional model (x_shape, y_shape, "
+            "sample(x, num_samples)); see plausible.models.protocols"
         )
-        nll = nll_estimate(values["nll_mc"], num_samples=s_mc, proposal="prior")
-        out["nll_mc"] = nll.to_dict()
-        if _has_recognition(model):
-            s_is = int(settings.get("is_samples", s))
-            values["nll_is"] = conditional_nll_values(
-                model,  # type: ignore[arg-type]
-                x,
-                y,
-                num_samples=s_is,
-                proposal="posterior",
-                **common,
-            )
-            nll = nll_estimate(values["nll_is"], num_samples=s_is, proposal="posterior")
-            bound = conditional_negative_elbo(
-                model, x, y, num_samples=int(settings.get("elbo_samples", 10)), seed=common["seed"]
-            )
-            out["nll_is"] = nll.to_dict()
-            out["negative_elbo"] = bound["negative_elbo"].to_dict()
-            out["reconstruction"] = bound["reconstruction"].to_dict()
-            out["kl"] = bound["kl"].to_dict()
-    out["nll"] = nll.to_dict()
-    if settings.get("per_example", False):
-        # Per-image values let two models be compared pairwise (the paired standard error);
-        # top-level lists stay out of report tables.
-        for key, t in values.items():
-            out[f"per_example_{key}"] = [round(float(v), 4) for v in t]
-    out["nll_per_element"] = nll.mean / y[0].numel()
-    return out
+    return model
+
+
+#: Below this spread across samples (standard deviation over the samples of a pixel's intensity in
+#: [0, 1], averaged over pixels and examples) the hypotheses figure calls them nearly identical:
+#: 0.03 is about 8 grey levels of 256, below what the eye tells apart in a grid.
+_NEARLY_IDENTICAL = 0.03
+
+
+def _multiplicity(model: nn.Module, x: Tensor, y: Tensor, samples: Tensor) -> str:
+    """One line on how different a model's hypotheses are: the spread of ``samples``
+    ``(S, B, *y_shape)`` across S and, for a latent model with recognition, the mean
+    KL(q(z|x,y) || p(z|x)) in nats (near zero: z tells the decoder nothing about y)."""
+    spread = float(samples.float().std(dim=0).mean())
+    parts = [f"spread across samples: sd {spread:.3f} per pixel"]
+    if isinstance(model, ConditionalLatentModel) and model.has_recognition:
+        kl = float(kl_divergence(model.recognize(x, y), model.prior(x)).mean())
+        parts.append(f"KL(q(z|x,y) || p(z|x)) = {kl:.3g} nats")
+    head = "hypotheses nearly identical: " if spread < _NEARLY_IDENTICAL else ""
+    return head + "; ".join(parts)
 
 
 def show_inputs(x: Tensor, fill: float = 0.5) -> Tensor:
@@ -181,6 +132,7 @@ class QuadrantImputation(Task):
     """
 
     default_objective = "cvae"
+    metrics = ("nll",)
 
     def __init__(
         self,
@@ -278,24 +230,20 @@ class QuadrantImputation(Task):
             return None
         return _Transforms(dynamic=self.binarize == "dynamic", noise=noise)
 
-    def evaluate(
-        self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False
-    ) -> dict[str, Any]:
-        """Test ``-log p(y|x)`` by each estimator that applies (:func:`evaluate_conditional`)."""
-        out = evaluate_conditional(
-            model, data.test["x"], data.test["y"], settings=settings, progress=progress
-        )
-        out["quadrants"] = self.quadrants
-        out["target_values"] = int(data.test["y"].shape[1])
-        return out
-
     def complete(self, data: TaskData, x: Tensor, y: Tensor) -> Tensor:
         """Images with ``y`` (``(..., C * U)``, e.g. ``(S, B, ...)`` samples) filled into ``x``."""
         h, w = data.info["x_shape"][1:]
         return fill_unobserved(x, y, quadrant_mask(h, w, self.quadrants))
 
     def figures(
-        self, model: nn.Module, data: TaskData, figures_dir: Path, *, records: list[dict[str, Any]]
+        self,
+        model: nn.Module,
+        data: TaskData,
+        figures_dir: Path,
+        *,
+        records: list[dict[str, Any]],
+        baselines: Mapping[str, nn.Module | None] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Path]:
         from plausible.viz import training_curves
         from plausible.viz.conditional import hypothesis_grid
@@ -304,11 +252,13 @@ class QuadrantImputation(Task):
         device = next(model.parameters()).device
         x, y = data.test["x"][:8], data.test["y"][:8]
         model.eval()
+        latent = isinstance(model, ConditionalLatentModel)
         with torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(0)
-            samples = model.sample(x.to(device), 8).cpu()  # type: ignore[operator]
-            predictions = model.predict(x.to(device)).cpu()  # type: ignore[operator]
-        kind = "y* from z* = E[z|x]" if _is_latent(model) else "prediction"
+            samples = _conditional(model).sample(x.to(device), 8, mean=True).cpu()
+            predictions = _prediction(model, x.to(device)).cpu()
+            subtitle = _multiplicity(model, x.to(device), y.to(device), samples)
+        kind = "y* from z* = E[z|x]" if latent else "prediction"
         out = {
             "hypotheses": hypothesis_grid(
                 show_inputs(x),
@@ -316,8 +266,9 @@ class QuadrantImputation(Task):
                 self.complete(data, x, samples),
                 figures_dir / "hypotheses.png",
                 predictions=self.complete(data, x, predictions),
-                prediction_label="y*" if _is_latent(model) else "prediction",
+                prediction_label="y*" if latent else "prediction",
                 title=f"Completions from the {quadrant_layout(self.quadrants)} ({kind}; samples)",
+                subtitle=subtitle,
             )
         }
         if records:
@@ -344,6 +295,7 @@ class ClassConditional(Task):
     """
 
     default_objective = "cvae"
+    metrics = ("nll",)
 
     def __init__(
         self,
@@ -412,18 +364,15 @@ class ClassConditional(Task):
 
         return Binarize("dynamic", key="y")
 
-    def evaluate(
-        self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False
-    ) -> dict[str, Any]:
-        """Test ``-log p(image | label)``; see :func:`evaluate_conditional`."""
-        out = evaluate_conditional(
-            model, data.test["x"], data.test["y"], settings=settings, progress=progress
-        )
-        out["bits_per_dim"] = out["nll"]["mean"] / (math.prod(data.info["y_shape"]) * math.log(2))
-        return out
-
     def figures(
-        self, model: nn.Module, data: TaskData, figures_dir: Path, *, records: list[dict[str, Any]]
+        self,
+        model: nn.Module,
+        data: TaskData,
+        figures_dir: Path,
+        *,
+        records: list[dict[str, Any]],
+        baselines: Mapping[str, nn.Module | None] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Path]:
         from plausible.viz import training_curves
         from plausible.viz.conditional import class_grid
@@ -435,7 +384,7 @@ class ClassConditional(Task):
         model.eval()
         with torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(0)
-            samples = model.sample(labels, 10).cpu()  # type: ignore[operator]
+            samples = _conditional(model).sample(labels, 10, mean=True).cpu()
         out = {
             "class_samples": class_grid(
                 samples.transpose(0, 1),

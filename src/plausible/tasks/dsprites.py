@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,13 @@ from plausible.data.dsprites import (
     index_to_classes,
 )
 from plausible.metrics.collapse import CollapseMonitor
-from plausible.metrics.suite import headline, run_metrics
+from plausible.metrics.latent import encoder_model
 from plausible.registry import TASKS
 from plausible.tasks.base import BatchTransform, Task, TaskData
 
 __all__ = ["DSpritesTask", "RenderFactors"]
 
-#: Metrics computed at the end of training when the recipe's [evaluation] names none.
+#: Suite metrics computed at the end of training when the recipe's [evaluation] names none.
 DEFAULT_METRICS = ("nll", "collapse", "disentanglement")
 
 
@@ -59,6 +59,7 @@ class DSpritesTask(Task):
     """
 
     default_objective = "elbo"
+    metrics = DEFAULT_METRICS
     #: Its data carry ``info["ground_truth"]``: disentanglement scores and figures apply.
     known_factors = True
 
@@ -119,24 +120,15 @@ class DSpritesTask(Task):
             return ()
         return (CollapseMonitor(data.val["x"][: self.monitor_examples]),)
 
-    def evaluate(
-        self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False
-    ) -> dict[str, Any]:
-        """The suite metrics named in ``settings["metrics"]`` (default: nll, collapse,
-        disentanglement), headline values only; ``plausible evaluate --metrics`` keeps details."""
-        names = settings.get("metrics", DEFAULT_METRICS)
-        results = run_metrics(names, model, data, settings)
-        out: dict[str, Any] = {}
-        for key, value in headline(results).items():
-            name, field = key.split(".", 1)
-            out.setdefault(name, {})[field] = value
-        out.update(
-            {name: {"skipped": r["skipped"]} for name, r in results.items() if "skipped" in r}
-        )
-        return out
-
     def figures(
-        self, model: nn.Module, data: TaskData, figures_dir: Path, *, records: list[dict[str, Any]]
+        self,
+        model: nn.Module,
+        data: TaskData,
+        figures_dir: Path,
+        *,
+        records: list[dict[str, Any]],
+        baselines: Mapping[str, nn.Module | None] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Path]:
         from plausible.metrics.collapse import collapse_diagnostics
         from plausible.metrics.disentanglement import mig, posterior_mean_representation
@@ -153,6 +145,7 @@ class DSpritesTask(Task):
         )
 
         figures_dir.mkdir(parents=True, exist_ok=True)
+        vae = encoder_model(model, "the dsprites task's figures")
         device = next(model.parameters()).device
         x = data.test["x"]
         model.eval()
@@ -160,11 +153,11 @@ class DSpritesTask(Task):
         with torch.no_grad():
             torch.manual_seed(0)
             out["samples"] = image_grid(
-                model.sample(64).cpu(),  # type: ignore[operator]
+                vae.sample(64, mean=True).cpu(),
                 figures_dir / "samples.png",
                 title="Samples from the prior (decoder means)",
             )
-            recon = model.reconstruct(x[:16].to(device)).cpu()  # type: ignore[operator]
+            recon = vae.decode(vae.encode(x[:16].to(device)).mean).mean.cpu()
         out["reconstructions"] = reconstruction_figure(
             x[:16], recon, figures_dir / "reconstructions.png"
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,13 +10,7 @@ import torch
 from torch import nn
 
 from plausible.data import Binarize, binarize, load_dataset, train_val_split
-from plausible.metrics import (
-    active_units,
-    importance_sampled_nll,
-    kl_per_latent_dimension,
-    negative_elbo,
-    posterior_means,
-)
+from plausible.metrics.latent import encoder_model, kl_per_latent_dimension
 from plausible.registry import TASKS
 from plausible.tasks.base import BatchTransform, Task, TaskData
 
@@ -38,9 +32,13 @@ class ImageModelling(Task):
         split_seed: Seed of the train/validation split and of the fixed binarisation draws.
         max_train: Use only the first this many training images (0: all); for quick runs.
         max_test: Use only the first this many test images (0: all).
+
+    Evaluation: the ``nll`` suite metric (IS-NLL, negative ELBO with its parts, bits/dim,
+    active units).
     """
 
     default_objective = "elbo"
+    metrics = ("nll",)
 
     def __init__(
         self,
@@ -103,48 +101,15 @@ class ImageModelling(Task):
     def batch_transform(self) -> BatchTransform | None:
         return Binarize("dynamic", key="x") if self.binarize == "dynamic" else None
 
-    def evaluate(
-        self, model: nn.Module, data: TaskData, *, settings: dict[str, Any], progress: bool = False
-    ) -> dict[str, Any]:
-        """Test negative ELBO, IS-NLL (K = ``settings["num_samples"]``, default 1000), bits/dim,
-        reconstruction error, KL per latent dimension and active units."""
-        vae: Any = model  # any model with encode / decode / prior / reconstruct
-        x = data.test["x"]
-        k = int(settings.get("num_samples", 1000))
-        budget = float(settings.get("memory_budget_mb", 512.0))
-        batch = int(settings.get("batch_size", 100))
-        bound = negative_elbo(model, x)
-        nll = importance_sampled_nll(
-            vae, x, num_samples=k, batch_size=batch, memory_budget_mb=budget
-        )
-        dims = math.prod(data.info["x_shape"])
-        device = next(model.parameters()).device
-        with torch.no_grad():
-            model.eval()
-            recon = torch.cat(
-                [
-                    model.reconstruct(x[i : i + 500].to(device)).cpu()  # type: ignore[operator]
-                    for i in range(0, len(x), 500)
-                ]
-            )
-        means = posterior_means(model, data.train["x"][:5000])
-        count, variances = active_units(means)
-        kl_dims = kl_per_latent_dimension(model, x)
-        return {
-            "test_nll": nll.to_dict(),
-            "test_negative_elbo": bound["negative_elbo"].to_dict(),
-            "test_reconstruction_nll": bound["reconstruction"].to_dict(),
-            "test_kl": bound["kl"].to_dict(),
-            "bits_per_dim": nll.mean / (dims * math.log(2)),
-            "reconstruction_mse": float(((recon - x) ** 2).flatten(1).sum(1).mean()),
-            "active_units": count,
-            "latent_dim": int(means.shape[1]),
-            "active_unit_variances": [round(float(v), 6) for v in variances],
-            "kl_per_dimension": [round(float(v), 6) for v in kl_dims],
-        }
-
     def figures(
-        self, model: nn.Module, data: TaskData, figures_dir: Path, *, records: list[dict[str, Any]]
+        self,
+        model: nn.Module,
+        data: TaskData,
+        figures_dir: Path,
+        *,
+        records: list[dict[str, Any]],
+        baselines: Mapping[str, nn.Module | None] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Path]:
         from plausible.viz import (
             image_grid,
@@ -158,7 +123,7 @@ class ImageModelling(Task):
         )
 
         figures_dir.mkdir(parents=True, exist_ok=True)
-        vae: Any = model  # any model with encode / decode / prior / sample / reconstruct
+        vae = encoder_model(model, "the image task's figures")
         device = next(model.parameters()).device
         x = data.test["x"]
         torch.manual_seed(0)
@@ -166,11 +131,11 @@ class ImageModelling(Task):
         out: dict[str, Path] = {}
         with torch.no_grad():
             out["samples"] = image_grid(
-                vae.sample(64).cpu(),
+                vae.sample(64, mean=True).cpu(),
                 figures_dir / "samples.png",
                 title="Samples from the prior (decoder means)",
             )
-            recon = vae.reconstruct(x[:16].to(device)).cpu()
+            recon = vae.decode(vae.encode(x[:16].to(device)).mean).mean.cpu()
         out["reconstructions"] = reconstruction_figure(
             x[:16], recon, figures_dir / "reconstructions.png"
         )
@@ -178,7 +143,7 @@ class ImageModelling(Task):
             out["training_curves"] = training_curves(records, figures_dir / "training_curves.png")
         out["traversals"] = latent_traversal(vae, figures_dir / "traversals.png", x=x[:500])
         out["interpolation"] = interpolation(vae, x[:4], x[4:8], figures_dir / "interpolation.png")
-        if getattr(model, "latent_dim", 0) == 2:
+        if vae.latent_dim == 2:
             out["latent_manifold"] = latent_manifold(vae, figures_dir / "latent_manifold.png")
         out["latent_space"] = latent_scatter(
             vae,

@@ -1,26 +1,27 @@
-"""Trainer side channels: callbacks, the metrics.jsonl log, the progress bar and TensorBoard."""
+"""Hooks into the training loop: the callback base class and the graceful stop on Ctrl-C / SIGTERM.
+
+The trainer imports this module; the hooks name the trainer only for type checking, so the two
+never import each other when the program runs.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 import signal
 import threading
-from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
+from plausible.objectives.output import ObjectiveOutput
 from plausible.training.distributed import DistributedContext, all_true
+from plausible.training.errors import TrainingInterrupted
 
-if TYPE_CHECKING:
-    from plausible.objectives.output import ObjectiveOutput
+if TYPE_CHECKING:  # the trainer imports this module; the name is for annotations only
     from plausible.training.trainer import Trainer
 
-__all__ = ["Callback", "GracefulStop", "MetricsLog", "ProgressBar", "open_tensorboard"]
+__all__ = ["Callback", "GracefulStop"]
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,6 @@ class GracefulStop(Callback):
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self.requested is not None:
-            from plausible.training.trainer import TrainingInterrupted
-
             raise TrainingInterrupted(
                 f"stopped at once by a second {name}, without saving; the last checkpoint "
                 "written stays in the run folder and --resume continues from it"
@@ -90,8 +89,8 @@ class GracefulStop(Callback):
 
     def on_step_end(self, trainer: Trainer, out: ObjectiveOutput) -> None:
         requested = self.requested is not None
-        ctx = getattr(trainer, "dist", None)
-        if ctx is not None and ctx.enabled:
+        ctx = trainer.dist
+        if ctx.enabled:
             previous, self._vote = self._vote, _StopVote(not requested, trainer.device, ctx)
             requested = previous is not None and not previous.outcome()
         if requested:
@@ -137,119 +136,3 @@ class _StopVote:
         if self._copied is not None:
             self._copied.synchronize()
         return bool(self._host)
-
-
-class MetricsLog:
-    """Append-only JSON lines; each row is flushed so a crash loses at most the row being written.
-
-    The one file of a run not written by temp file + rename (rewriting it for every row would
-    cost time growing with the run): a row cut short by a crash is skipped by ``load_metrics``,
-    and resuming rewrites the file atomically with the rows of the checkpoint (:meth:`truncate`).
-
-    Args:
-        path: File to append to, or ``None`` to keep rows in memory only.
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.records: list[dict[str, Any]] = []
-        if path is not None and path.exists():
-            from plausible.training.trainer import load_metrics
-
-            self.records = load_metrics(path)
-
-    @property
-    def rows(self) -> int:
-        return len(self.records)
-
-    def write(self, row: dict[str, Any]) -> None:
-        clean = {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in row.items()
-        }
-        self.records.append(clean)
-        if self.path is not None:
-            try:
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(clean) + "\n")
-            except OSError as err:
-                from plausible.io import write_error
-
-                note = "earlier rows are kept; --resume rewrites the log from its checkpoint"
-                raise write_error(err, self.path, note) from err
-
-    def truncate(self, rows: int) -> None:
-        """Drop rows written after the checkpoint being resumed (they will be written again)."""
-        self.records = self.records[:rows]
-        if self.path is not None:
-            from plausible.io import atomic_write_text
-
-            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
-
-
-class ProgressBar:
-    """A rich progress bar over all training steps; a no-op when disabled or not a terminal."""
-
-    def __init__(self, *, enabled: bool, total: int, completed: int = 0) -> None:
-        self.enabled = enabled
-        self._progress: Any = None
-        if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("[bold]epoch {task.fields[epoch]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._task = self._progress.add_task(
-                "train", total=total, completed=completed, epoch=0, loss="-"
-            )
-
-    def __enter__(self) -> ProgressBar:
-        if self._progress is not None:
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def advance(self, epoch: int) -> None:
-        """One step done in ``epoch`` (0-based)."""
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, epoch=epoch + 1)
-
-    def show_loss(self, loss: float) -> None:
-        """Show the mean loss of the latest training row.
-
-        The bar never reads the loss tensor of a step itself: that would make the host wait for
-        the device.
-        """
-        if self._progress is not None:
-            self._progress.update(self._task, loss=f"{loss:.3f}")
-
-
-def open_tensorboard(run_dir: Path | None, mode: str) -> Any:
-    """A TensorBoard ``SummaryWriter`` in ``run_dir/tensorboard``, or ``None``."""
-    if run_dir is None or mode == "off" or os.environ.get("PLAUSIBLE_NO_TENSORBOARD"):
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        if mode == "on":
-            raise ImportError(
-                "training.tensorboard = 'on' needs: pip install 'plausible[tensorboard]'"
-            ) from None
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"))

@@ -8,12 +8,13 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from plausible._version import __version__
 from plausible.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
@@ -38,7 +39,7 @@ _DIR, _TMP, _OLD = "checkpoint", "checkpoint.tmp", "checkpoint.old"
 
 def capture_rng() -> dict[str, Any]:
     """RNG states of torch (CPU and CUDA), numpy and Python, as tensors and plain lists."""
-    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
+    np_state = cast(tuple[Any, ...], np.random.get_state(legacy=True))
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -74,8 +75,6 @@ def write_checkpoint(
     moved aside and the new one renamed into place. :func:`find_checkpoint` falls back to the
     moved-aside copy if a crash lands between the two renames.
     """
-    import plausible
-
     tmp, final, old = run_dir / _TMP, run_dir / _DIR, run_dir / _OLD
     try:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -89,7 +88,7 @@ def write_checkpoint(
         # meta.json is written last: its presence marks the folder complete.
         meta = {
             "format_version": FORMAT_VERSION,
-            "plausible_version": plausible.__version__,
+            "plausible_version": __version__,
             "step": trainer_state.get("step"),
         }
         atomic_write_json(tmp / "meta.json", meta)

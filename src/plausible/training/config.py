@@ -36,7 +36,9 @@ class TrainerConfig:
         compile_mode: ``torch.compile``'s mode: ``default``, ``reduce-overhead`` (replays the
             step's kernels as CUDA graphs on a GPU, for small models whose steps are launch
             bound) or ``max-autotune``; only with ``compile = true``.
-        num_threads: CPU threads for PyTorch (0 keeps PyTorch's default).
+        num_threads: CPU threads for PyTorch; 0 (automatic) trains models under half a million
+            parameters on one thread on a CPU (a second thread gains nothing there and costs
+            several-fold on a busy machine) and keeps PyTorch's default otherwise.
         progress: Show a progress bar (only when the console is interactive).
         tensorboard: ``auto`` (when installed), ``on`` or ``off``.
     """

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -19,13 +17,7 @@ from torch import Tensor, nn
 from plausible.data.batching import TensorBatcher
 from plausible.distributions.checks import unchecked_distributions
 from plausible.objectives.output import ObjectiveOutput
-from plausible.training.callbacks import (
-    Callback,
-    GracefulStop,
-    MetricsLog,
-    ProgressBar,
-    open_tensorboard,
-)
+from plausible.training.callbacks import Callback, GracefulStop
 from plausible.training.checkpointing import (
     capture_rng,
     find_checkpoint,
@@ -34,15 +26,22 @@ from plausible.training.checkpointing import (
     write_checkpoint,
 )
 from plausible.training.config import TrainerConfig
-from plausible.training.distributed import (
-    all_reduce_sum,
-    average_gradients,
-    broadcast_module,
-    setup_distributed,
-    shutdown_distributed,
+from plausible.training.device import (
+    autocast,
+    choose_threads,
+    cpu_has_native_bf16,
+    place_training,
+    resolve_device,
 )
+from plausible.training.distributed import average_gradients, broadcast_module, shutdown_distributed
+from plausible.training.errors import NonFiniteLossError, TrainingInterrupted
+from plausible.training.metrics_log import MetricsLog, RowWindow, load_metrics
 from plausible.training.nan_guard import NanGuard
+from plausible.training.optim import build_optimizer, build_scheduler
+from plausible.training.progress import ProgressBar, log_scalars, open_tensorboard
+from plausible.training.validation import validation_means
 
+# The other names kept their old address here when they moved to modules of their own.
 __all__ = [
     "NonFiniteLossError",
     "Trainer",
@@ -54,32 +53,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 Objective = Callable[[nn.Module, dict[str, Tensor], int | None], ObjectiveOutput]
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training met too many consecutive batches whose loss or gradient was NaN or infinite."""
-
-
-class TrainingInterrupted(RuntimeError):  # noqa: N818  (an outcome, not a failure)
-    """Training was stopped (Ctrl-C); a checkpoint to resume from was saved first."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; other names are checked for availability."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {name!r} was asked for but CUDA is not available; use 'cpu' or 'auto'"
-        )
-    return device
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX tiles)."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 class Trainer:
@@ -107,25 +80,16 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
-        self.dist = setup_distributed(self.device.type)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
-            torch.cuda.set_device(self.device)
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
-        if config.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
-            log.warning(
-                "training.precision = 'bf16' on a CPU without native bfloat16 instructions "
-                "(AVX512-BF16 or AMX): autocast emulates them and is slower than fp32 here; "
-                "set training.precision = 'fp32'"
-            )
+        self.device, self.dist = place_training(config)
+        self.threads = choose_threads(config, model, self.device)
         self.model = model.to(self.device)
         broadcast_module(self.model, self.dist)
         self.step_model: nn.Module = self.model
         if config.compile:
-            compiled = torch.compile(self.step_model, mode=config.compile_mode)
-            self.step_model = compiled  # type: ignore[assignment]
+            # torch.compile returns the module wrapped; typed as a callable, used as the module.
+            self.step_model = cast(
+                nn.Module, torch.compile(self.step_model, mode=config.compile_mode)
+            )
         # These modes replay CUDA graphs, whose outputs the next replay overwrites: each step
         # must be marked so that torch knows the previous step's outputs are no longer needed.
         self._marks_graph_steps = (
@@ -151,10 +115,11 @@ class Trainer:
         self.bad_epochs = 0
         self.guard = NanGuard(config.max_nonfinite)
         self.epoch_times: list[float] = []
+        # Wall time of fit() in earlier processes (a resumed run counts all of them).
+        self.earlier_wall_time = 0.0
+        self._fit_start = time.perf_counter()
         self.should_stop = False
-        # Sums over the steps since the last training row: checkpointed, so resumed rows are exact.
-        self._window_sums: dict[str, Tensor] = {}
-        self._window_count = 0
+        self._window = RowWindow()  # sums behind the next training row
         # Only rank 0 writes files; the other ranks keep their rows in memory.
         self.is_main = self.dist.is_main
         self.log = MetricsLog(
@@ -164,38 +129,15 @@ class Trainer:
     # -- Lightning-style hooks -------------------------------------------------------------
     def configure_optimizers(self) -> tuple[torch.optim.Optimizer, Any]:
         """Adam/AdamW and the configured learning-rate schedule."""
-        cfg = self.config
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        # The fused kernel updates every parameter in one pass; on CPU the default per-tensor
-        # loop took a quarter of a W1 step. Same arithmetic, so results match to rounding.
-        fused = all(
-            p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-            and p.device.type in ("cpu", "cuda")
-            for p in params
-        )
-        optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
-        scheduler: Any = None
-        if cfg.lr_schedule == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, factor=0.5, patience=max(cfg.early_stopping_patience // 2, 1)
-            )
+        optimizer = build_optimizer(self.model, self.config)
         # cosine needs the number of steps, so it is built in fit().
-        return optimizer, scheduler
-
-    def _autocast(self) -> Any:
-        # bf16 autocast runs the networks' matrix products in bfloat16 (the heads turn their
-        # outputs back to float32 for the densities). On a CPU it pays only with native bfloat16
-        # instructions (AVX512-BF16, AMX): W1 trains 1.66x as fast on such a CPU.
-        if self.config.precision == "bf16" and self.device.type in ("cuda", "cpu"):
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        return optimizer, build_scheduler(optimizer, self.config)
 
     def training_step(self, batch: dict[str, Tensor]) -> ObjectiveOutput:
         """Objective on one training batch at the current step's schedule values."""
         if self._marks_graph_steps:
             torch.compiler.cudagraph_mark_step_begin()
-        with self._autocast(), unchecked_distributions():
+        with autocast(self.config.precision, self.device), unchecked_distributions():
             return self.objective(self.step_model, batch, self.step)
 
     @torch.no_grad()
@@ -203,7 +145,7 @@ class Trainer:
         """Objective on one validation batch with every schedule at its final value."""
         if self._marks_graph_steps:
             torch.compiler.cudagraph_mark_step_begin()
-        with self._autocast(), unchecked_distributions():
+        with autocast(self.config.precision, self.device), unchecked_distributions():
             return self.objective(self.step_model, batch, None)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -252,9 +194,7 @@ class Trainer:
         )
         total_steps = cfg.epochs * len(batcher)
         if cfg.lr_schedule == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimizer, T_max=total_steps
-            )
+            self.scheduler = build_scheduler(self.optimizer, cfg, total_steps=total_steps)
         if resume:
             self._resume()
         else:
@@ -263,7 +203,7 @@ class Trainer:
         tb = open_tensorboard(self.run_dir if self.is_main else None, cfg.tensorboard)
         show = cfg.progress and sys.stderr.isatty() and self.is_main
         progress = ProgressBar(enabled=show, total=total_steps, completed=self.step)
-        start = time.perf_counter()
+        self._fit_start = time.perf_counter()
         # Ctrl-C / SIGTERM stop at the next step boundary, so the checkpoint below is consistent.
         graceful = GracefulStop()
         self.callbacks.append(graceful)
@@ -291,7 +231,7 @@ class Trainer:
         # Leave the process group while all ranks are in step; waiting for interpreter exit
         # made gloo abort now and then as ranks tore down at different moments.
         shutdown_distributed(self.dist)
-        return self.summary(time.perf_counter() - start, batch_size=cfg.batch_size)
+        return self.summary(self.wall_time, batch_size=cfg.batch_size)
 
     def _train_epoch(self, batcher: TensorBatcher, progress: ProgressBar, tb: Any) -> None:
         cfg = self.config
@@ -325,12 +265,7 @@ class Trainer:
                 epoch=self.epoch,
                 batch=self.batch_in_epoch,
             )
-            self._window_count += examples
-            for key, value in {"loss": out.loss.detach(), **terms}.items():
-                # A bad batch's sums are left out without reading its verdict (NaN * 0 is NaN).
-                total = torch.where(good, value.float().sum(), 0.0)
-                sums = self._window_sums
-                sums[key] = sums[key] + total if key in sums else total
+            self._window.add({"loss": out.loss.detach(), **terms}, good, examples)
             self.step += 1
             self.batch_in_epoch += 1
             if self.step % cfg.log_every == 0:
@@ -366,7 +301,7 @@ class Trainer:
         """
         skipped, too_many = self.guard.settle()
         for i, batch in enumerate(skipped):
-            self._window_count -= batch.examples
+            self._window.drop(batch.examples)
             self.log.write(batch.row())
             if too_many and i == len(skipped) - 1:
                 self._write_checkpoint()
@@ -385,54 +320,22 @@ class Trainer:
     def _log_train(self, tb: Any, progress: ProgressBar) -> None:
         """Write the training row of the steps since the last one (none if all were skipped)."""
         self._settle_guard()
-        sums, count = self._window_sums, self._window_count
-        self._window_sums, self._window_count = {}, 0
-        if not sums:
+        means = self._window.pop_means(self.dist)
+        if means is None:
             return
-        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "train"}
-        keys = list(sums)
-        totals = all_reduce_sum(
-            torch.stack(
-                [sums[k] for k in keys] + [torch.tensor(float(count), device=sums[keys[0]].device)]
-            ),
-            self.dist,
-        ).tolist()
-        if totals[-1] == 0:  # every batch since the last row was skipped
-            return
-        row.update({k: v / totals[-1] for k, v in zip(keys, totals[:-1], strict=True)})
+        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "train", **means}
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.log.write(row)
         progress.show_loss(row["loss"])
-        if tb is not None:
-            for k, v in row.items():
-                if isinstance(v, float):
-                    tb.add_scalar(f"train/{k}", v, self.step)
+        log_scalars(tb, "train", row, self.step)
 
     def _validate(self, batcher: TensorBatcher, tb: Any) -> None:
         self.model.eval()
-        sums: dict[str, Tensor] = {}  # on the device, read once at the end
-        count = 0
-        # Validation draws its own seeded noise so it never shifts the training RNG stream.
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.config.seed + 7919 * self.epoch)
-            for batch in batcher.epoch_batches(0):
-                out = self.validation_step(batch)
-                count += out.loss.shape[0]
-                for key, value in {"loss": out.loss, **out.terms}.items():
-                    total = value.float().sum()
-                    sums[key] = sums[key] + total if key in sums else total
-        totals = torch.stack(list(sums.values())).tolist()
-        row = {
-            "step": self.step,
-            "epoch": self.epoch,
-            "split": "val",
-            **{k: v / count for k, v in zip(sums, totals, strict=True)},
-        }
+        seed = self.config.seed + 7919 * self.epoch
+        means = validation_means(self.validation_step, batcher, seed=seed, device=self.device)
+        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch, "split": "val", **means}
         self.log.write(row)
-        if tb is not None:
-            for k, v in row.items():
-                if isinstance(v, float):
-                    tb.add_scalar(f"val/{k}", v, self.step)
+        log_scalars(tb, "val", row, self.step)
         val_loss = row["loss"]
         if self.config.lr_schedule == "plateau":
             self.scheduler.step(val_loss)
@@ -448,6 +351,11 @@ class Trainer:
                 log.info("early stopping at epoch %d (best epoch %d)", self.epoch, self.best_epoch)
                 self.should_stop = True
         self.model.train()
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds spent in ``fit`` so far, over every process that trained this run."""
+        return self.earlier_wall_time + time.perf_counter() - self._fit_start
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -466,11 +374,9 @@ class Trainer:
             "nonfinite_streak": self.guard.streak,
             "skipped_batches": self.guard.skipped,
             "epoch_times": list(self.epoch_times),
+            "wall_time_s": self.wall_time,
             "metrics_rows": self.log.rows,
-            "log_window": {
-                "sums": {k: v.detach().cpu() for k, v in self._window_sums.items()},
-                "count": self._window_count,
-            },
+            "log_window": self._window.state_dict(),
         }
 
     def _save(self) -> None:
@@ -512,12 +418,14 @@ class Trainer:
         self.guard.streak = state["nonfinite_streak"]
         self.guard.skipped = state["skipped_batches"]
         self.epoch_times = list(state["epoch_times"])
+        # Checkpoints written before the wall time was kept: their epochs' times are the best
+        # account left of the earlier sessions.
+        self.earlier_wall_time = float(state.get("wall_time_s", sum(self.epoch_times)))
         self.best_state = best_state
         self.log.truncate(state["metrics_rows"])
         window = state.get("log_window")
         if window is not None and not self.dist.enabled:  # per-rank sums are not checkpointed
-            self._window_sums = {k: v.to(self.device) for k, v in window["sums"].items()}
-            self._window_count = int(window["count"])
+            self._window.load_state_dict(window, self.device)
         restore_rng(state["rng"])
         log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
 
@@ -531,17 +439,6 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
             "stopped_early": self.should_stop,
-            "wall_time_s": wall_time,
+            "wall_time_s": wall_time,  # over every session of a resumed run
             "median_epoch_time_s": statistics.median(steady) if steady else None,
         }
-
-
-def load_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Read metrics.jsonl rows, ignoring a final line cut short by a crash."""
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows

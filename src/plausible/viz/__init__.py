@@ -1,4 +1,4 @@
-"""Figures and reports for runs: image grids, latent-space pictures, training curves (Agg only)."""
+"""Figures for runs: image grids, latent-space pictures, training curves (Agg only)."""
 
 from plausible.viz.images import image_grid, labelled_rows, mosaic, reconstruction_figure
 from plausible.viz.latent import (
@@ -8,12 +8,10 @@ from plausible.viz.latent import (
     latent_scatter,
     latent_traversal,
 )
-from plausible.viz.report import format_value, write_report
 from plausible.viz.training import kl_per_dimension_bars, training_curves
 
 __all__ = [
     "LatentVariableModel",
-    "format_value",
     "image_grid",
     "interpolation",
     "kl_per_dimension_bars",
@@ -24,5 +22,4 @@ __all__ = [
     "mosaic",
     "reconstruction_figure",
     "training_curves",
-    "write_report",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -18,13 +17,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from plausible.io import atomic_open
+
 __all__ = [
     "DPI",
     "ArrayLike",
     "PathLike",
     "as_images",
     "assemble",
-    "atomic_write_text",
     "infer_image_shape",
     "new_figure",
     "normalise_image_shape",
@@ -74,7 +74,8 @@ def normalise_image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
         raise ValueError(
             f"image_shape must be (C, H, W) with C = 1 (grey) or 3 (RGB), or (H, W); got {shape}"
         )
-    return shape  # type: ignore[return-value]
+    c, h, w = shape
+    return (c, h, w)
 
 
 def infer_image_shape(x_shape: Sequence[int]) -> tuple[int, int, int] | None:
@@ -230,31 +231,8 @@ def new_figure(figsize: tuple[float, float]) -> Iterator[Figure]:
             fig.clear()
 
 
-def _atomic_write(path: PathLike, write: Any, mode: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files; run folders are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def save_figure(fig: Figure, path: PathLike) -> Path:
-    """Write ``fig`` as a PNG to ``path`` atomically (temp file in the same folder, then rename)."""
-    return _atomic_write(
-        path,
-        lambda f: fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.08),
-        "wb",
-    )
-
-
-def atomic_write_text(path: PathLike, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return _atomic_write(path, lambda f: f.write(text.encode("utf-8")), "wb")
+    """Write ``fig`` as a PNG to ``path`` with the package's one atomic writer."""
+    with atomic_open(Path(path), "wb") as f:
+        fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.08)
+    return Path(path)

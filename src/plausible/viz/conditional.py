@@ -24,6 +24,7 @@ def hypothesis_grid(
     prediction_label: str = "baseline",
     row_labels: Sequence[str] | None = None,
     title: str | None = None,
+    subtitle: str | None = None,
 ) -> Path:
     """One row per example: input | truth | (a point prediction) | S sampled hypotheses.
 
@@ -36,6 +37,7 @@ def hypothesis_grid(
         prediction_label: Column title of ``predictions``.
         row_labels: One label per example (default ``#1``, ``#2``, ...).
         title: Figure title.
+        subtitle: A second line under the title, e.g. how far apart the hypotheses are.
 
     Returns:
         ``path`` as a ``Path``.
@@ -57,7 +59,8 @@ def hypothesis_grid(
     columns = ["input", "truth"] + ([prediction_label] if p is not None else [])
     columns += [f"sample {k + 1}" for k in range(s.shape[0])]
     labels = list(row_labels) if row_labels is not None else [f"#{i + 1}" for i in range(len(x))]
-    return labelled_rows(rows, labels, path, title=title, column_labels=columns)
+    heading = "\n".join(line for line in (title, subtitle) if line) or None
+    return labelled_rows(rows, labels, path, title=heading, column_labels=columns)
 
 
 def _chw(images: ArrayLike) -> np.ndarray:

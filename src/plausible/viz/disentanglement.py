@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from plausible.models.protocols import LatentVariableModel
 from plausible.viz._common import ArrayLike, PathLike, new_figure, save_figure, show_image, to_numpy
 from plausible.viz.images import labelled_rows, mosaic
 
@@ -37,8 +38,13 @@ def _traversal(
     max_rows: int,
 ) -> tuple[list[np.ndarray], list[str], list[str]]:
     """Decoded rows ``(num_steps, C, H, W)`` per latent, their labels, and the column labels."""
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(
+            f"a latent traversal needs a LatentVariableModel (encode, decode, latent_dim), "
+            f"not a {type(model).__name__}"
+        )
     mi = to_numpy(normalised_mi).astype(np.float64)
-    latent_dim = int(model.latent_dim)  # type: ignore[arg-type]
+    latent_dim = int(model.latent_dim)
     if mi.shape != (latent_dim, len(factor_names)):
         raise ValueError(
             f"normalised_mi must be (latent_dim, num_factors) = ({latent_dim}, "
@@ -49,7 +55,7 @@ def _traversal(
     model.eval()
     try:
         xt = torch.as_tensor(to_numpy(x), dtype=torch.float32, device=device)
-        means = model.encode(xt).mean  # type: ignore[operator]
+        means = model.encode(xt).mean
         spread = to_numpy(means.var(0)) if len(means) > 1 else np.ones(latent_dim)
         order = [int(d) for d in np.argsort(-spread, kind="stable")]
         dims = order[:max_rows] if dims is None else [int(d) for d in dims]
@@ -58,7 +64,7 @@ def _traversal(
         for d in dims:
             z = means[0].expand(num_steps, latent_dim).clone()
             z[:, d] += offsets
-            rows.append(to_numpy(model.decode(z).mean))  # type: ignore[operator]
+            rows.append(to_numpy(model.decode(z).mean))
             if spread[d] < _INACTIVE_VARIANCE:
                 labels.append(f"z{d}: inactive")
             else:

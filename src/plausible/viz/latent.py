@@ -6,16 +6,16 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.lines import Line2D
 from torch import Tensor, nn
-from torch.distributions import Distribution, Normal
+from torch.distributions import Normal
 
-from plausible.metrics.latent import ACTIVE_UNIT_THRESHOLD, active_units
+from plausible.models.protocols import LatentVariableModel
 from plausible.viz._common import (
     ArrayLike,
     PathLike,
@@ -44,37 +44,14 @@ _MAX_TRAVERSAL_ROWS = 10
 _MAX_CATEGORIES = 20  # more distinct labels than this are drawn with a continuous colormap
 
 
-class LatentVariableModel(Protocol):
-    """What these figures need from a model, e.g. ``plausible.models.VAE``."""
-
-    latent_dim: int
-    x_shape: tuple[int, ...]
-    training: bool
-
-    def encode(self, x: Tensor) -> Distribution:
-        """q(z|x), batch shape ``(B,)``, event ``(latent_dim,)``."""
-        ...
-
-    def decode(self, z: Tensor) -> Distribution:
-        """p(x|z), batch shape ``z.shape[:-1]``, event ``x_shape``."""
-        ...
-
-    def modules(self) -> Iterator[nn.Module]:
-        """Every submodule, itself included."""
-        ...
-
-    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
-        """Every parameter."""
-        ...
-
-    def eval(self) -> Any:
-        """Switch to evaluation mode."""
-        ...
-
-
 @contextlib.contextmanager
 def _evaluating(model: LatentVariableModel) -> Iterator[tuple[torch.device, torch.dtype]]:
     """Eval mode and no_grad inside; every submodule gets its own previous mode back on exit."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"these figures draw a torch.nn.Module that is a LatentVariableModel; got "
+            f"{type(model).__name__}"
+        )
     modes = [(module, module.training) for module in model.modules()]
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
@@ -134,11 +111,17 @@ def _decoded_images(
     return as_images(x_mean.reshape(-1, *x_mean.shape[z.dim() - 1 :]), image_shape)
 
 
+def _inactive(activity: np.ndarray | None, threshold: float | None, dim: int) -> bool:
+    return activity is not None and threshold is not None and activity[dim] <= threshold
+
+
 def latent_traversal(
     model: LatentVariableModel,
     path: PathLike,
     *,
     x: ArrayLike | None = None,
+    activity: ArrayLike | None = None,
+    threshold: float | None = None,
     dims: Sequence[int] | None = None,
     num_steps: int = 9,
     span: float = 3.0,
@@ -154,34 +137,39 @@ def latent_traversal(
     Args:
         model: A latent-variable model such as ``plausible.models.VAE``.
         path: Where to write the PNG.
-        x: Optional observations ``(B, *x_shape)``; the first sets the base code, and all of them
-            choose the default ``dims``.
-        dims: Latent dimensions to walk, one row each. Default: with ``x``, the
-            ``min(latent_dim, 10)`` dimensions whose posterior means vary most over ``x``;
-            without, the first ``min(latent_dim, 10)``.
+        x: Optional observations ``(B, *x_shape)``; the first sets the base code.
+        activity: Optional ``(latent_dim,)`` activity of each latent dimension, e.g. the
+            variances of its posterior mean over the data that
+            :func:`plausible.metrics.latent.active_units` returns. The default ``dims`` are then
+            the most active ones.
+        threshold: With ``activity``, rows of dimensions whose activity is at most this are
+            labelled "inactive" (pass :data:`plausible.metrics.latent.ACTIVE_UNIT_THRESHOLD`);
+            ``None`` labels none.
+        dims: Latent dimensions to walk, one row each. Default: the ``min(latent_dim, 10)``
+            dimensions of largest ``activity``, or the first ones without it.
         num_steps: Columns per row.
         span: Largest offset from the base code, in prior standard deviations.
         title: Figure title.
         image_shape: ``(C, H, W)`` for models with flat ``x_shape`` that is not a square image.
 
     Returns:
-        ``path`` as a ``Path``. With ``x``, rows of latents that are inactive over ``x`` (as
-        :func:`plausible.metrics.latent.active_units` counts them) are labelled "inactive".
+        ``path`` as a ``Path``.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     shape = _image_shape(model, image_shape)
     latent_dim = int(model.latent_dim)
+    spread = None if activity is None else to_numpy(activity).astype(np.float64).reshape(-1)
+    if spread is not None and len(spread) != latent_dim:
+        raise ValueError(
+            f"activity must hold one value per latent dimension ({latent_dim}), got {len(spread)}"
+        )
+    order = np.arange(latent_dim) if spread is None else np.argsort(-spread, kind="stable")
     with _evaluating(model) as (device, dtype):
-        spread = None  # variance of E[z_d|x] over x: Burda et al.'s activity of each unit
         if x is None:
             base = torch.zeros(latent_dim, device=device, dtype=dtype)
-            order = np.arange(latent_dim)
         else:
-            means = _posterior_means(model, x, device, dtype, batch_size=1024)
-            base = means[0]
-            spread = to_numpy(active_units(means)[1]) if len(means) > 1 else None
-            order = np.arange(latent_dim) if spread is None else np.argsort(-spread, kind="stable")
+            base = _posterior_means(model, x, device, dtype, batch_size=1024)[0]
         if dims is None:
             dims = [int(d) for d in order[:_MAX_TRAVERSAL_ROWS]]
         dims = [int(d) for d in dims]
@@ -202,9 +190,7 @@ def latent_traversal(
         col_gaps=[1] * (num_steps - 1),
         title=title,
         row_labels=[
-            f"z{d}"
-            + (" (inactive)" if spread is not None and spread[d] <= ACTIVE_UNIT_THRESHOLD else "")
-            for d in dims
+            f"z{d}" + (" (inactive)" if _inactive(spread, threshold, d) else "") for d in dims
         ],
         column_labels=column_labels,
         xlabel=xlabel,

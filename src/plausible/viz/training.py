@@ -1,4 +1,9 @@
-"""Training figures: metric curves from ``metrics.jsonl`` rows and KL per latent dimension."""
+"""Training figures: metric curves from ``metrics.jsonl`` rows and KL per latent dimension.
+
+The curves draw one panel per quantity: a term that only repeats another (the ``elbo`` when it is
+``-loss``) and a learning rate that never changed are left out, since a panel that says nothing
+new only hides the ones that do.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from plausible.viz._common import ArrayLike, PathLike, new_figure, save_figure, to_numpy
 
@@ -17,7 +23,23 @@ __all__ = ["kl_per_dimension_bars", "training_curves"]
 
 logger = logging.getLogger(__name__)
 
-_AXIS_KEYS = frozenset({"step", "epoch", "epoch_float", "global_step", "iteration"})
+_AXIS_KEYS = frozenset({"step", "epoch", "epoch_float", "global_step", "iteration", "batch"})
+#: Objective values in metrics.jsonl: per-example means in nats (see docs/training.md).
+_NATS = frozenset(
+    {
+        "loss",
+        "reconstruction",
+        "kl",
+        "elbo",
+        "nll",
+        "iwae",
+        "cvae",
+        "gsnn",
+        "multiscale",
+        "dirichlet_prior",
+        "negative_elbo",
+    }
+)
 _TIME_WORDS = ("time", "elapsed", "duration", "timestamp", "seconds", "per_sec", "per_second")
 _TIME_SUFFIXES = ("_s", "_sec", "_ms")
 _VALIDATION = ("val", "valid", "validation")
@@ -46,6 +68,27 @@ def _split(record: Mapping[str, Any]) -> str:
     return "val" if split in _VALIDATION else split
 
 
+def _values(records: Sequence[Mapping[str, Any]], key: str) -> list[tuple[int, float]]:
+    """``(row index, finite value)`` of ``key`` over the rows."""
+    out = []
+    for i, record in enumerate(records):
+        y = _as_float(record.get(key))
+        if y is not None and math.isfinite(y):
+            out.append((i, y))
+    return out
+
+
+def _repeats(records: Sequence[Mapping[str, Any]], key: str, other: str) -> bool:
+    """Whether ``key`` is ``-other`` (or ``other``) in every row that has both."""
+    a, b = dict(_values(records, key)), dict(_values(records, other))
+    common = a.keys() & b.keys()
+    if not common:
+        return False
+    return all(math.isclose(a[i], -b[i], rel_tol=1e-6, abs_tol=1e-9) for i in common) or all(
+        math.isclose(a[i], b[i], rel_tol=1e-6, abs_tol=1e-9) for i in common
+    )
+
+
 def _default_keys(records: Sequence[Mapping[str, Any]]) -> list[str]:
     keys: dict[str, None] = {}  # ordered set, first appearance first
     for record in records:
@@ -55,7 +98,19 @@ def _default_keys(records: Sequence[Mapping[str, Any]]) -> list[str]:
             if _as_float(value) is not None:
                 keys.setdefault(key)
     metrics = [k for k in keys if not k.startswith("lr")]
-    return metrics + [k for k in keys if k.startswith("lr")]  # learning rates last
+    # A panel that repeats an earlier one (elbo = -loss when beta = 1) is left out.
+    metrics = [
+        k for i, k in enumerate(metrics) if not any(_repeats(records, k, o) for o in metrics[:i])
+    ]
+    # A learning rate is drawn only when it changed (a schedule); a flat line says nothing.
+    rates = [k for k in keys if k.startswith("lr") and len({v for _, v in _values(records, k)}) > 1]
+    return metrics + rates  # learning rates last
+
+
+def _ylabel(key: str) -> str:
+    if key.startswith("lr"):
+        return "learning rate"
+    return "nats per example" if key in _NATS else ""
 
 
 def _x_value(record: Mapping[str, Any], axis: str, index: int) -> float | None:
@@ -71,6 +126,25 @@ def _x_value(record: Mapping[str, Any], axis: str, index: int) -> float | None:
     return float(index)
 
 
+def _steps_per_epoch(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """Steps per epoch when every validation row sits at ``epoch * k`` steps for one ``k``.
+
+    Validation rows are written at the end of an epoch, with the 1-based epoch number.
+    """
+    ratios = set()
+    for record in records:
+        if _split(record) != "val":
+            continue
+        step, epoch = _as_float(record.get("step")), _as_float(record.get("epoch"))
+        if step is None or not epoch:
+            return None
+        ratios.add(step / epoch)
+    if len(ratios) != 1:
+        return None
+    (k,) = ratios
+    return k if k > 0 and math.isfinite(k) else None
+
+
 def training_curves(
     records: Sequence[Mapping[str, Any]],
     path: PathLike,
@@ -78,21 +152,24 @@ def training_curves(
     keys: Sequence[str] | None = None,
     title: str | None = "Training curves",
 ) -> Path:
-    """Save one panel per metric with a line per split (train, validation, ...) over epochs.
+    """Save one panel per metric with a line per split (train, validation, ...) over training.
 
-    The x axis is the epoch: ``epoch_float`` (fractional epoch) where a row has it, else
-    ``epoch``; when no row has either, ``step``; else the row's index within its split. Rows
-    without the x value are left out. Missing keys are skipped, NaN and infinite values leave gaps.
-    Splits ``val`` / ``valid`` / ``validation`` are drawn as one "val" line; a row without
-    ``split`` counts as ``train``.
+    The x axis is the training step (batches) when every row has ``step``, with the epochs on a
+    second axis above when the validation rows show a fixed number of steps per epoch; otherwise
+    the epoch (``epoch_float`` where a row has it, else ``epoch``); when no row has either, the
+    row's index within its split. Rows without the x value are left out. Missing keys are skipped,
+    NaN and infinite values leave gaps. Splits ``val`` / ``valid`` / ``validation`` are drawn as
+    one "val" line; a row without ``split`` counts as ``train``. Objective values (``loss``,
+    ``elbo``, ``kl``, ...) are labelled in nats per example.
 
     Args:
         records: Rows of ``metrics.jsonl``, e.g. ``{"step": 100, "epoch": 1, "split": "train",
             "loss": 97.1, "kl": 20.3}`` and ``{"epoch": 1, "split": "val", "loss": 99.0}``.
         path: Where to write the PNG.
         keys: Metrics to draw, one panel each. Default: every numeric key except step / epoch
-            and time-like keys (``time``, ``elapsed``, ``*_s``, ...), learning rates (``lr*``)
-            last and on a log scale.
+            and time-like keys (``time``, ``elapsed``, ``*_s``, ...) and those that repeat an
+            earlier key (``elbo`` = ``-loss``), learning rates (``lr*``) last, on a log scale, and
+            only when they change.
         title: Figure title.
 
     Returns:
@@ -106,8 +183,12 @@ def training_curves(
             f"no numeric metric keys to draw; the first record has keys {sorted(records[0])}"
         )
     has = {k for record in records for k in record}
-    axis = "epoch" if has & {"epoch", "epoch_float"} else "step" if "step" in has else "index"
-    xlabel = {"epoch": "epoch", "step": "step", "index": "record"}[axis]
+    if all(_as_float(r.get("step")) is not None for r in records):
+        axis = "step"
+    else:
+        axis = "epoch" if has & {"epoch", "epoch_float"} else "step" if "step" in has else "index"
+    xlabel = {"epoch": "epoch", "step": "training step (batches)", "index": "record"}[axis]
+    per_epoch = _steps_per_epoch(records) if axis == "step" else None
 
     splits: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
@@ -159,6 +240,14 @@ def training_curves(
                 ax.legend(frameon=False)
             ax.set_title(key)
             ax.set_xlabel(xlabel)
+            ax.set_ylabel(_ylabel(key))
+            if per_epoch:
+                top = ax.secondary_xaxis(
+                    "top", functions=(lambda s, k=per_epoch: s / k, lambda e, k=per_epoch: e * k)
+                )
+                top.set_xlabel("epoch", fontsize=8)
+                top.xaxis.set_major_locator(MaxNLocator(integer=True))
+                top.tick_params(labelsize=7)
             ax.grid(True, alpha=0.3)
         for ax in axes[len(keys) :]:
             ax.remove()
@@ -179,8 +268,10 @@ def kl_per_dimension_bars(
     Args:
         kl_per_dim: ``(D,)`` mean KL per dimension in nats, or ``(N, D)`` per example (averaged).
         path: Where to write the PNG.
-        threshold: Active-unit threshold in nats (e.g. 0.01); when given it is drawn as a dashed
-            line, bars below it are grey and the title counts the active units.
+        threshold: A KL level in nats (e.g. 0.01); when given it is drawn as a dashed line,
+            bars below it are grey and the title counts the dimensions above it. That count is
+            not the active units (a variance rule, ``plausible.metrics.latent.active_units``),
+            so the figure does not call it so.
         title: Figure title.
 
     Returns:
@@ -215,11 +306,12 @@ def kl_per_dimension_bars(
                 color="C3",
                 linestyle="--",
                 linewidth=1.2,
-                label=f"active-unit threshold ({threshold:g} nats)",
+                label=f"{threshold:g} nats",
             )
             ax.legend(frameon=False)
-            active = int(np.sum(values >= threshold))
-            heading = f"{heading} ({active}/{dim} active)" if heading else f"{active}/{dim} active"
+            above = int(np.sum(values >= threshold))
+            count = f"{above}/{dim} dims with KL ≥ {threshold:g} nats"
+            heading = f"{heading} ({count})" if heading else count
         ax.grid(True, axis="y", alpha=0.3)
         if heading:
             ax.set_title(heading)

@@ -1,4 +1,4 @@
-"""Tests for plausible.viz.report: the markdown report of a run."""
+"""Tests for plausible.reports.run_report: the markdown report of a run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from plausible.viz import format_value, write_report
+from plausible.reports import format_value, write_report
 
 
 @pytest.mark.parametrize(

