@@ -388,3 +388,23 @@ def test_sample_on_a_corrupt_config_says_how_to_recover(trained_run: Path, tmp_p
     assert f"config.json of {run} is not valid JSON" in text
     assert "line 3, column 19" in text  # the second comma
     assert "restore it from a backup, or retrain with `plausible train RECIPE --out NEW`" in text
+
+
+def test_help_shows_flags_without_a_value_and_version_prints_it() -> None:
+    import subprocess
+    import sys
+
+    from plausible._version import __version__
+
+    command = [sys.executable, "-m", "plausible.cli.main"]
+    shown = subprocess.run([*command, "train", "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "--resume" in shown.stdout
+    assert "<bool>" not in shown.stdout, shown.stdout
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"plausible {__version__}"
+    # --help must not pay for PyTorch: the package root and the commands import it lazily.
+    probe = "import sys, plausible.cli.main; print('torch' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
+        == "False"
+    )

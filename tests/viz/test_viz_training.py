@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import plausible.viz.training
 from plausible.viz import kl_per_dimension_bars, training_curves
 from plausible.viz.training import _default_keys
 
@@ -104,3 +105,72 @@ def test_kl_bars_count_dims_above_the_kl_level_without_calling_them_active(
     kl_per_dimension_bars([0.5, 0.001, 0.02, 0.0], tmp_path / "kl.png", threshold=0.01)
     assert titles == ["KL divergence per latent dimension (2/4 dims with KL ≥ 0.01 nats)"]
     assert "active" not in titles[0]
+
+
+def _trainer_rows(lr: list[float]) -> list[dict]:
+    """Rows as the trainer writes them: 4 steps an epoch, a training and a validation row each."""
+    rows: list[dict] = []
+    for epoch, rate in enumerate(lr, start=1):
+        loss = 100.0 / epoch
+        rows.append(
+            {
+                "step": 4 * epoch,
+                "epoch": epoch,
+                "split": "train",
+                "loss": loss,
+                "reconstruction": loss - 3.0,
+                "kl": 3.0,
+                "elbo": -loss,
+                "lr": rate,
+                "time": "2026-12-05T14:03:22Z",
+            }
+        )
+        rows.append(
+            {"step": 4 * epoch, "epoch": epoch, "split": "val", "loss": loss + 1, "elbo": -loss - 1}
+        )
+    rows.append({"step": 5, "epoch": 2, "split": "nonfinite", "batch": 0, "what": "kl"})
+    return rows
+
+
+def test_panels_that_repeat_another_or_stay_flat_are_left_out() -> None:
+    # elbo = -loss in every row, and a constant learning rate: neither gets a panel.
+    assert _default_keys(_trainer_rows([1e-3] * 3)) == ["loss", "reconstruction", "kl"]
+    # A learning rate that changes (a schedule) is drawn, last.
+    assert _default_keys(_trainer_rows([1e-3, 5e-4, 2.5e-4])) == [
+        "loss",
+        "reconstruction",
+        "kl",
+        "lr",
+    ]
+    # An elbo that differs from -loss (beta != 1, a warm-up) is its own panel.
+    rows = _trainer_rows([1e-3] * 3)
+    rows[0]["elbo"] -= 2.0
+    assert "elbo" in _default_keys(rows)
+
+
+def test_axes_say_their_units(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+    real = plausible.viz.training.save_figure
+
+    def spy(fig, path):  # type: ignore[no-untyped-def]
+        seen["panels"] = {
+            ax.get_title(): (ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.get_title()
+        }
+        seen["top"] = [
+            child.get_xlabel()
+            for ax in fig.axes
+            for child in ax.child_axes
+            if hasattr(child, "get_xlabel")
+        ]
+        return real(fig, path)
+
+    monkeypatch.setattr(plausible.viz.training, "save_figure", spy)
+    training_curves(_trainer_rows([1e-3, 5e-4, 2.5e-4]), tmp_path / "c.png")
+    panels = seen["panels"]
+    assert panels == {  # type: ignore[comparison-overlap]
+        "loss": ("training step (batches)", "nats per example"),
+        "reconstruction": ("training step (batches)", "nats per example"),
+        "kl": ("training step (batches)", "nats per example"),
+        "lr": ("training step (batches)", "learning rate"),
+    }
+    assert seen["top"] == ["epoch"] * 4  # 4 steps an epoch: the epochs along the top

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup, TyperOption
 
 __all__ = ["app", "main"]
 
@@ -62,7 +64,28 @@ def main() -> None:
     # region (docs/training.md has the measurements). A value the user set is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _register_commands()
-    app()
+    command = typer.main.get_command(app)
+    _hide_flag_metavars(command)
+    command(prog_name="plausible")
+
+
+def _hide_flag_metavars(command: Any) -> None:
+    """Show ``--resume`` in help pages, not ``--resume <bool>``: a flag takes no value."""
+    for param in command.params:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+    make_help = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:  # built per call, so it is fixed as it is made
+        option = make_help(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            _hide_flag_metavars(sub)
 
 
 if __name__ == "__main__":  # `python -m plausible.cli.main`, as torchrun launches it

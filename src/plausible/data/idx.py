@@ -5,12 +5,12 @@ from __future__ import annotations
 import gzip
 import io
 import math
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from plausible.io import atomic_write_bytes
 
 __all__ = ["IDXFormatError", "read_idx", "write_idx"]
 
@@ -163,13 +163,4 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool = False) ->
     if compress:
         content = gzip.compress(content, mtime=0)
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, content)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from plausible.io import atomic_open
+
 __all__ = [
     "DatasetNotFoundError",
     "cache_dir",
@@ -161,27 +163,23 @@ def _find_in(folder: Path, file_name: str) -> Path | None:
 
 
 def _download(url: str, dest: Path, md5: str) -> None:
-    """Fetch ``url`` into ``dest`` via a temporary file, checking its md5 before the rename."""
-    tmp = dest.with_name(f".{dest.name}.part")
+    """Fetch ``url`` into ``dest`` with the package's atomic writer, checking its md5 first.
+
+    A failed or mismatching download raises inside the writer, which removes its temporary
+    file, so ``dest`` appears only complete and checked.
+    """
     digest = hashlib.md5(usedforsecurity=False)
     logger.info("downloading %s to %s", url, dest)
-    try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
-            dest.parent.mkdir(parents=True, exist_ok=True)  # only once the server answers
-            with tmp.open("wb") as f:
-                while chunk := response.read(1 << 20):
-                    f.write(chunk)
-                    digest.update(chunk)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if digest.hexdigest() != md5:
-        tmp.unlink(missing_ok=True)
-        raise ValueError(
-            f"checksum mismatch for {url}: expected md5 {md5}, got {digest.hexdigest()}; "
-            "the partial download was deleted"
-        )
-    os.replace(tmp, dest)
+    # The writer makes the folder only once the server has answered.
+    with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, atomic_open(dest, "wb") as f:
+        while chunk := response.read(1 << 20):
+            f.write(chunk)
+            digest.update(chunk)
+        if digest.hexdigest() != md5:
+            raise ValueError(
+                f"checksum mismatch for {url}: expected md5 {md5}, got {digest.hexdigest()}; "
+                "the partial download was deleted"
+            )
 
 
 def download_files(name: str, file_names: Sequence[str], folder: str | Path) -> list[Path]:

@@ -75,12 +75,12 @@ def _multiplicity(model: nn.Module, x: Tensor, y: Tensor, samples: Tensor) -> st
     ``(S, B, *y_shape)`` across S and, for a latent model with recognition, the mean
     KL(q(z|x,y) || p(z|x)) in nats (near zero: z tells the decoder nothing about y)."""
     spread = float(samples.float().std(dim=0).mean())
-    parts = [f"spread across samples: sd {spread:.3f} per pixel"]
+    parts = [f"sd across samples {spread:.3f} per pixel"]
     if isinstance(model, ConditionalLatentModel) and model.has_recognition:
         kl = float(kl_divergence(model.recognize(x, y), model.prior(x)).mean())
         parts.append(f"KL(q(z|x,y) || p(z|x)) = {kl:.3g} nats")
-    head = "hypotheses nearly identical: " if spread < _NEARLY_IDENTICAL else ""
-    return head + "; ".join(parts)
+    text = "; ".join(parts)
+    return f"hypotheses nearly identical ({text})" if spread < _NEARLY_IDENTICAL else text
 
 
 def show_inputs(x: Tensor, fill: float = 0.5) -> Tensor:
@@ -390,7 +390,7 @@ class ClassConditional(Task):
                 samples.transpose(0, 1),
                 names,
                 figures_dir / "class_samples.png",
-                title="Samples for each class (means of p(y|x,z), z ~ p(z|x))",
+                title="10 decoder means per class (means of p(y|x,z), z ~ p(z|x))",
             )
         }
         if records:

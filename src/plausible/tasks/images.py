@@ -133,7 +133,7 @@ class ImageModelling(Task):
             out["samples"] = image_grid(
                 vae.sample(64, mean=True).cpu(),
                 figures_dir / "samples.png",
-                title="Samples from the prior (decoder means)",
+                title="64 decoder means (means of p(x|z), z ~ p(z))",
             )
             recon = vae.decode(vae.encode(x[:16].to(device)).mean).mean.cpu()
         out["reconstructions"] = reconstruction_figure(
