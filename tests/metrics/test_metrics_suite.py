@@ -349,7 +349,7 @@ def test_report_section_is_replaced_not_repeated(
     assert text.startswith("# Run report\n\n## Summary\n\nkept\n")
     assert text.count("## Evaluation suite") == 1
     assert "not comparable to Inception FID" in text
-    assert "](figures/suite_kl_per_dimension.png)" in text
+    assert "](figures/kl_per_dimension.png)" in text
     assert "| nll.nll |" in text and "- **best-of-k**: skipped:" in text
 
 

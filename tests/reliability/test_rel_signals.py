@@ -87,8 +87,9 @@ def test_ctrl_c_in_plausible_train_exits_130_with_a_resume_hint(launcher, tmp_pa
     _, state, _ = read_checkpoint(find_checkpoint(run))
 
     # --resume goes on from the checkpoint; one more epoch finishes the run.
+    # The same command as the one that started the run, plus --resume and more epochs.
     more = ["--set", f"training.epochs={state['epoch'] + 1}"]
-    argv = ["train", "vae-digits", "--out", str(run), "--resume", *more, *tiny]
+    argv = [*argv, "--resume", *more]
     assert launcher.run({"kind": "cli", "argv": argv, "log": str(log)}) == 0, log.read_text()
     assert (run / "model.safetensors").is_file()
     assert read_checkpoint(find_checkpoint(run))[1]["epoch"] == state["epoch"] + 1

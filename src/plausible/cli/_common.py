@@ -30,7 +30,9 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
+        handlers=[
+            RichHandler(console=console, show_path=False, log_time_format="[%Y-%m-%d %H:%M:%S]")
+        ],
         force=True,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from plausible.metrics.factors import (
     seeded_generator,
 )
 
-__all__ = ["dci", "discretize", "mig"]
+__all__ = ["dci", "discretize", "mig", "normalised_mutual_information"]
 
 
 def discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
@@ -101,6 +102,18 @@ def mig(
         "num_bins": num_bins,
         "estimator": "plug-in discrete MI of equal-width-binned posterior means",
     }
+
+
+def normalised_mutual_information(gap: Mapping[str, Any]) -> list[list[float]]:
+    """``(D, K)`` mutual information of each latent with each factor over the factor's entropy.
+
+    Args:
+        gap: A result of :func:`mig` (its ``mutual_information`` and ``factor_entropy``).
+    """
+    return [
+        [m / h for m, h in zip(row, gap["factor_entropy"], strict=True)]
+        for row in gap["mutual_information"]
+    ]
 
 
 def _entropy(p: np.ndarray, base: int) -> np.ndarray:

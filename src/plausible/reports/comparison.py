@@ -23,6 +23,7 @@ from plausible.checkpoint import build_model, read_json
 from plausible.data.task_data import TaskData
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.disentanglement import mig, posterior_mean_representation
+from plausible.metrics.information import normalised_mutual_information
 from plausible.metrics.suite import DIRECTIONS, headline
 from plausible.models.protocols import ConditionalModel, LatentVariableModel
 from plausible.registry import TASKS
@@ -318,14 +319,6 @@ def markdown_table(table: Mapping[str, Any]) -> str:
 
 
 # -- figures ---------------------------------------------------------------------------------------
-def _normalised_information(gap: Mapping[str, Any]) -> list[list[float]]:
-    """``(D, K)`` mutual information of each latent with each factor over the factor's entropy."""
-    return [
-        [m / h for m, h in zip(row, gap["factor_entropy"], strict=True)]
-        for row in gap["mutual_information"]
-    ]
-
-
 def _has_known_factors(paths: Sequence[Path]) -> bool:
     """All runs are of one task whose data carry ground-truth factors (dsprites)."""
     tasks = {read_json(p / "config.json")["task"]["name"] for p in paths}
@@ -352,7 +345,7 @@ def _traversals(
             + (f" (beta = {beta:g})" if _is_number(beta) else "")
             + f": MIG {gap['score']:.2f}"
         )
-        panels.append(TraversalPanel(label, run.model, _normalised_information(gap)))
+        panels.append(TraversalPanel(label, run.model, normalised_mutual_information(gap)))
     return traversal_comparison(
         panels, path, factor_names=truth.factor_names, x=data.test["x"][:500]
     )

@@ -18,6 +18,7 @@ from torch import nn
 
 from plausible.data.task_data import TaskData
 from plausible.io import atomic_write_json, atomic_write_text
+from plausible.metrics.information import normalised_mutual_information
 from plausible.metrics.suite import DIRECTIONS, headline, held_out_inputs
 from plausible.reports.formatting import format_value
 from plausible.reports.run_report import relative_link
@@ -39,6 +40,9 @@ SUITE_MARKER = "evaluation-suite"
 
 #: Names that summary.json's ``test`` section has always given the likelihoods of an
 #: unconditional latent model (``plausible train`` prints them; earlier run folders hold them).
+#: The KL level (nats) drawn on the KL-per-dimension bars, as on the task's own figure.
+KL_LEVEL_NATS = 0.01
+
 _LATENT_NAMES = {
     "nll": "test_nll",
     "negative_elbo": "test_negative_elbo",
@@ -152,17 +156,15 @@ def suite_figures(
     if "details" in collapse:
         out["KL per latent dimension"] = kl_per_dimension_bars(
             collapse["details"]["kl_per_dimension"],
-            figures_dir / "suite_kl_per_dimension.png",
-            threshold=collapse["settings"]["threshold"],
+            # The task's figure of the same bars, replaced rather than drawn twice.
+            figures_dir / "kl_per_dimension.png",
+            threshold=KL_LEVEL_NATS,
         )
     dis = results.get("disentanglement", {})
     if "details" in dis:
         info = dis["details"]["mig"]
         names = dis["details"]["factor_names"]
-        normalised = [
-            [m / h for m, h in zip(row, info["factor_entropy"], strict=True)]
-            for row in info["mutual_information"]
-        ]
+        normalised = normalised_mutual_information(info)
         out["Mutual information between latents and factors"] = mutual_information_matrix(
             normalised, names, figures_dir / "suite_mutual_information.png"
         )

@@ -17,6 +17,7 @@ from plausible.data.dsprites import (
     index_to_classes,
 )
 from plausible.metrics.collapse import CollapseMonitor
+from plausible.metrics.information import normalised_mutual_information
 from plausible.metrics.latent import encoder_model
 from plausible.registry import TASKS
 from plausible.tasks.base import BatchTransform, Task, TaskData
@@ -169,10 +170,7 @@ class DSpritesTask(Task):
                 records, figures_dir / "collapse_per_epoch.png"
             )
         gap = mig(self.truth, posterior_mean_representation(model), num_points=5000)
-        normalised = [
-            [m / h for m, h in zip(row, gap["factor_entropy"], strict=True)]
-            for row in gap["mutual_information"]
-        ]
+        normalised = normalised_mutual_information(gap)
         out["latent traversals labelled by factor"] = factor_traversal(
             model,
             figures_dir / "factor_traversal.png",

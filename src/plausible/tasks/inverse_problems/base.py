@@ -139,6 +139,19 @@ class InverseProblem(Task):
     #: Baselines scored with the same metrics next to the model (others serve figures only).
     compared_baselines: ClassVar[tuple[str, ...]] = (LEAST_SQUARES,)
 
+    def _set_sizes(
+        self, num_train: int, num_val: int, num_test: int, noise: float, seed: int
+    ) -> None:
+        """Store the split sizes, noise and seed every problem takes, refusing empty splits."""
+        if min(num_train, num_val, num_test) < 1:
+            raise ValueError(
+                f"task sizes must be >= 1, got num_train={num_train}, num_val={num_val}, "
+                f"num_test={num_test}"
+            )
+        self.num_train, self.num_val, self.num_test = num_train, num_val, num_test
+        self.noise = float(noise)
+        self.seed = int(seed)
+
     def generate(self) -> TaskData:
         """Build the seeded splits (without ``info["answers"]``, which :meth:`load` adds)."""
         raise NotImplementedError

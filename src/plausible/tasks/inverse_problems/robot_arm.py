@@ -62,14 +62,7 @@ class RobotArm(InverseProblem):
         noise: float = 0.005,
         seed: int = 0,
     ) -> None:
-        if min(num_train, num_val, num_test) < 1:
-            raise ValueError(
-                f"task sizes must be >= 1, got num_train={num_train}, num_val={num_val}, "
-                f"num_test={num_test}"
-            )
-        self.num_train, self.num_val, self.num_test = num_train, num_val, num_test
-        self.noise = float(noise)
-        self.seed = int(seed)
+        self._set_sizes(num_train, num_val, num_test, noise, seed)
         self.arm = TwoLinkArm()
 
     def _split(self, n: int, seed: int) -> dict[str, Tensor]:

@@ -47,15 +47,8 @@ class _Sine(InverseProblem):
         spacing: Literal["random", "even"] = "random",
         seed: int = 0,
     ) -> None:
-        if min(num_train, num_val, num_test) < 1:
-            raise ValueError(
-                f"task sizes must be >= 1, got num_train={num_train}, num_val={num_val}, "
-                f"num_test={num_test}"
-            )
-        self.num_train, self.num_val, self.num_test = num_train, num_val, num_test
-        self.noise = float(noise)
+        self._set_sizes(num_train, num_val, num_test, noise, seed)
         self.spacing = spacing
-        self.seed = int(seed)
 
     @property
     def other_direction(self) -> Direction:
