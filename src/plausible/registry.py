@@ -95,6 +95,6 @@ class Registry(Generic[T]):
 
 MODELS: Registry[type[nn.Module]] = Registry("model", "plausible.models")
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "plausible.data")
-TASKS: Registry[Callable[..., Any]] = Registry("task", "plausible.tasks")
+TASKS: Registry[type[Any]] = Registry("task", "plausible.tasks")
 OBJECTIVES: Registry[Callable[..., Any]] = Registry("objective", "plausible.objectives")
 METRICS: Registry[Callable[..., Any]] = Registry("metric", "plausible.metrics")

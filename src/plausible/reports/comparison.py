@@ -324,7 +324,7 @@ def _has_known_factors(paths: Sequence[Path]) -> bool:
     tasks = {read_json(p / "config.json")["task"]["name"] for p in paths}
     task = tasks.pop() if len(tasks) == 1 else ""
     # A class attribute of the task, declared by the tasks that have factors; absent elsewhere.
-    return task in TASKS and bool(getattr(TASKS.get(task), "known_factors", False))
+    return task in TASKS and bool(TASKS.get(task).known_factors)
 
 
 def _traversals(

@@ -48,6 +48,9 @@ class Task:
         """Trainer callbacks this task wants (e.g. per-epoch diagnostics); none by default."""
         return ()
 
+    #: Whether the data's generative factors are known (dSprites), so that disentanglement
+    #: metrics and factor-labelled figures apply.
+    known_factors: ClassVar[bool] = False
     #: Companion runs whose suite metrics are reported next to the model's (see :meth:`baselines`).
     compared_baselines: ClassVar[tuple[str, ...]] = ()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -62,7 +62,7 @@ class DSpritesTask(Task):
     default_objective = "elbo"
     metrics = DEFAULT_METRICS
     #: Its data carry ``info["ground_truth"]``: disentanglement scores and figures apply.
-    known_factors = True
+    known_factors: ClassVar[bool] = True
 
     def __init__(
         self,
