@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from plausible.explore import explorer_for_run, make_server
+from plausible.explore import explorer_for_run, make_explorer, make_server
 from plausible.runs import load_run
 
 pytestmark = pytest.mark.browser
@@ -233,6 +234,79 @@ def explorer_url(vae_run: Path) -> Iterator[str]:
         server.server_close()
 
 
+@contextlib.contextmanager
+def _serving(explorer: Any) -> Iterator[str]:
+    server = make_server(explorer, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _open(driver: WebDriver, url: str) -> dict[str, Any]:
+    driver.call("POST", "/url", {"url": url})
+    driver.wait(
+        "the page to load the model",
+        lambda: driver.script("return document.body.dataset.ready === 'true'"),
+    )
+    return driver.script("return state.info")
+
+
+def _ticks(driver: WebDriver, canvas: str, axis: str) -> list[float]:
+    text = driver.script(f"return document.getElementById('{canvas}').dataset.{axis}Ticks || ''")
+    return [float(t) for t in text.split(",") if t]
+
+
+def test_cvae_and_mdn_pages_in_chromium(
+    browser: WebDriver, class_cvae: Any, class_data: Any, mdn: Any, density_data: Any
+) -> None:
+    driver = browser
+    # A CVAE orders its sliders by the KL to its own prior p(z|x), and says so.
+    with _serving(make_explorer(class_cvae, class_data)) as url:
+        info = _open(driver, url)
+        hint = driver.script("return document.getElementById('slider-hint').textContent")
+        assert (
+            hint
+            == "ordered by KL(q(z|x,y) ‖ p(z|x)), nats"
+            == f"ordered by {info['kl_divergence']}, nats"
+        )
+        driver.click("#from-data")
+        driver.wait(
+            "the encoded truth",
+            lambda: driver.script("return !document.getElementById('input-inset').hidden"),
+        )
+        assert (
+            driver.script("return document.getElementById('input-caption').textContent") == "truth"
+        )
+        # A new condition makes the note about the previous one stale: it goes.
+        driver.click("#example-next")
+        driver.wait(
+            "the note to go with the old condition",
+            lambda: driver.script("return document.getElementById('input-inset').hidden"),
+        )
+        assert driver.script("return document.getElementById('error').hidden") is True
+
+    # An MDN's density plots carry y values on their vertical axes, inside the plotted range.
+    with _serving(make_explorer(mdn, density_data(1, 1))) as url:
+        info = _open(driver, url)
+        driver.wait(
+            "the density curve",
+            lambda: driver.script("return !!document.getElementById('curve').dataset.yTicks"),
+        )
+        low, high = info["y_range"][0]
+        for canvas in ("curve", "joint"):
+            ticks = _ticks(driver, canvas, "y")
+            assert len(ticks) >= 3, f"{canvas}: y ticks {ticks}"
+            assert all(low <= t <= high for t in ticks), f"{canvas}: {ticks} outside {low, high}"
+            steps = np.diff(ticks)
+            np.testing.assert_allclose(steps, steps[0], rtol=1e-6)
+        density = _ticks(driver, "curve", "x")  # the density axis starts at 0
+        assert density[0] == 0 and len(density) >= 3
+        assert driver.script("return document.getElementById('error').hidden") is True
+
+
 def _image(driver: WebDriver) -> str:
     return driver.script("return document.getElementById('output').src") or ""
 
@@ -251,6 +325,8 @@ def test_explorer_in_chromium(browser: WebDriver, explorer_url: str) -> None:
     info = driver.script("return state.info")
     assert info["kind"] == "latent"
     top = info["order"][0]
+    hint = driver.script("return document.getElementById('slider-hint').textContent")
+    assert hint == "ordered by KL(q(z|x) ‖ p(z)), nats"
 
     # Move the most informative slider with the mouse: its value and the image change.
     driver.drag(f"#z-{top}", 120)
@@ -304,12 +380,31 @@ def test_explorer_in_chromium(browser: WebDriver, explorer_url: str) -> None:
         count = "return document.querySelectorAll('#sliders input').length"
         assert driver.script(count) == info["latent_dim"]
 
-    # The other buttons answer too, and the page never showed an error.
+    # From data shows the encoded example beside the decoded output, never over it.
     driver.click("#from-data")
     driver.wait(
         "the encoded test example",
         lambda: driver.script("return !document.getElementById('input-inset').hidden"),
     )
+    assert driver.script("return document.getElementById('input-note').textContent")
+    inset, output = (
+        driver.script(
+            f"const r = document.getElementById('{i}').getBoundingClientRect();"
+            "return [r.left, r.top, r.right, r.bottom]"
+        )
+        for i in ("input-inset", "output-frame")
+    )
+    overlap_x = min(inset[2], output[2]) - max(inset[0], output[0])
+    overlap_y = min(inset[3], output[3]) - max(inset[1], output[1])
+    assert overlap_x <= 0 or overlap_y <= 0, f"the inset {inset} covers the output {output}"
+
+    # Dreaming moves z away from that example: its caption and inset go, none left stale.
+    driver.click("#dream")
+    assert driver.script("return document.getElementById('input-note').textContent") == ""
+    assert driver.script("return document.getElementById('input-inset').hidden") is True
+    driver.click("#dream")
+
+    # The other buttons answer too, and the page never showed an error.
     driver.click("#sample")
     driver.wait("a prior sample", lambda: driver.script("return state.u.some((v) => v !== 0)"))
     driver.click("#reset")

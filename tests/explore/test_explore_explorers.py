@@ -41,6 +41,7 @@ def test_vae_gets_sliders_ordered_by_kl(vae, vae_data) -> None:
     assert sorted(info["order"]) == list(range(12))
     kl = info["kl"]
     assert [kl[d] for d in info["order"]] == sorted(kl, reverse=True)
+    assert info["kl_divergence"] == "KL(q(z|x) ‖ p(z))"
     assert info["endpoints"] == ["decode", "encode", "sample"]
 
 
@@ -205,6 +206,28 @@ def test_condition_bad_requests(class_cvae, class_data, body, message) -> None:
         make_explorer(class_cvae, class_data).call("condition", body)
 
 
+def _gaussian_kl(q_loc, q_scale, p_loc, p_scale):
+    """KL(N(q_loc, q_scale²) || N(p_loc, p_scale²)) per coordinate, in nats (closed form)."""
+    return (
+        torch.log(p_scale / q_scale) + (q_scale**2 + (q_loc - p_loc) ** 2) / (2 * p_scale**2) - 0.5
+    )
+
+
+def test_cvae_kl_is_to_its_learned_prior_not_to_a_standard_normal(class_cvae, class_data) -> None:
+    info = make_explorer(class_cvae, class_data).info()
+    assert info["kl_divergence"] == "KL(q(z|x,y) ‖ p(z|x))"
+    x, y = class_data.test["x"].double(), class_data.test["y"].double()
+    model = class_cvae.double()
+    with torch.no_grad():
+        q_z, p_z = model.recognize(x, y), model.prior(x)
+        to_prior = _gaussian_kl(q_z.mean, q_z.stddev, p_z.mean, p_z.stddev).mean(0)
+        zeros, ones = torch.zeros_like(q_z.mean), torch.ones_like(q_z.stddev)
+        to_standard = _gaussian_kl(q_z.mean, q_z.stddev, zeros, ones).mean(0)
+    np.testing.assert_allclose(info["kl"], to_prior.numpy(), atol=2e-4)
+    # The learned prior is not N(0, I): the two KLs differ, so the test tells them apart.
+    assert float((to_prior - to_standard).abs().max()) > 0.01
+
+
 def test_hypotheses_count_is_bounded(class_cvae, class_data) -> None:
     explorer = make_explorer(class_cvae, class_data)
     for count in (0, 17):
@@ -218,6 +241,7 @@ def test_baseline_gets_hypotheses_only(baseline, class_data) -> None:
     explorer = make_explorer(baseline, class_data)
     info = explorer.info()
     assert info["kind"] == "conditional" and info["latent_dim"] == 0 and info["order"] == []
+    assert info["kl"] is None and info["kl_divergence"] is None
     assert info["endpoints"] == ["condition", "hypotheses"]
     hyp = explorer.call("hypotheses", {"condition": 1, "count": 2})
     assert hyp["images"][0] == hyp["images"][1]  # a deterministic model has one answer

@@ -81,7 +81,8 @@ class LatentExplorer(Explorer):
         title: Shown on the page.
         model_name: Registered model name.
         kl: Average KL per latent dimension in nats, ``(latent_dim,)``, to order the sliders;
-            estimated on the test split when ``None``.
+            estimated on the test split when ``None``: KL(q(z|x) || p(z)) for a VAE,
+            KL(q(z|x,y) || p(z|x)) for a CVAE (its learned prior, not N(0, I)).
 
     Raises:
         ValueError: When the model satisfies none of these protocols, or a conditional model's
@@ -129,6 +130,15 @@ class LatentExplorer(Explorer):
             loc, scale = _moments(self.vae.prior(), self.latent_dim)
             self._loc, self._scale = loc.reshape(-1), scale.reshape(-1)
         self.kl = self._kl_order(kl) if self.has_sliders else None
+        # The divergence the KL values measure, named as the page shows it: a CVAE's dimensions
+        # carry information about y beyond the condition, so the reference is p(z|x), not N(0, I).
+        self.kl_divergence = (
+            None
+            if self.kl is None
+            else "KL(q(z|x) ‖ p(z))"
+            if self.vae is not None
+            else "KL(q(z|x,y) ‖ p(z|x))"
+        )
 
     # -- shapes and pictures ------------------------------------------------------------------
     def _setup_images(self) -> None:
@@ -274,6 +284,7 @@ class LatentExplorer(Explorer):
             "z_limit": Z_LIMIT,
             "order": order if self.has_sliders else [],
             "kl": [round(float(v), 4) for v in kl] if kl is not None else None,
+            "kl_divergence": self.kl_divergence,
             "image": (
                 None
                 if self.out_shape is None

@@ -135,6 +135,7 @@ function buildSliders() {
       const kl = document.createElement("span");
       kl.className = "kl";
       kl.textContent = `KL ${state.info.kl[d].toFixed(2)}`;
+      kl.title = `${state.info.kl_divergence} in nats, averaged over test examples`;
       label.appendChild(kl);
     }
     const input = document.createElement("input");
@@ -145,6 +146,7 @@ function buildSliders() {
     output.htmlFor = input.id;
     input.addEventListener("input", () => {
       stopDream();
+      forgetInput();
       state.u[d] = Number(input.value);
       output.textContent = fmt(state.u[d]);
       drawPad();
@@ -254,6 +256,7 @@ function setupPad() {
   let dragging = false;
   canvas.addEventListener("pointerdown", (e) => {
     stopDream();
+    forgetInput();
     dragging = true;
     canvas.setPointerCapture(e.pointerId);
     padEvent(e);
@@ -305,6 +308,7 @@ function setDreaming(on) {
   document.body.dataset.dreaming = String(on);
   $("dream").setAttribute("aria-pressed", String(on));
   if (on) {
+    forgetInput(); // the walk leaves the encoded example at once: its caption would be stale
     state.dream = { from: state.u.slice(), to: priorDraw(), start: performance.now() };
     state.trail = [];
     requestAnimationFrame(dreamFrame);
@@ -377,6 +381,7 @@ async function fromData() {
   }
 }
 
+// The inset and its note describe the z that From data set; whatever moves z on clears them.
 function forgetInput() {
   $("input-note").textContent = "";
   $("input-inset").hidden = true;
@@ -406,6 +411,7 @@ async function chooseCondition(body) {
   try {
     const result = await api("condition", body);
     state.condition = result.index;
+    if (state.info.latent_dim > 0) forgetInput(); // it named the previous condition
     $("example-index").value = String(result.index);
     if (result.label !== undefined && state.info.condition.classes) {
       $("class-select").value = String(result.label);
@@ -498,45 +504,89 @@ async function pumpDensity() {
   density.busy = false;
 }
 
-function axes(ctx, w, h, pad) {
+// Plot margins in canvas pixels: room on the left and below for tick values.
+const MARGIN = { left: 46, right: 12, top: 22, bottom: 34 };
+
+// About `count` round tick values (steps of 1, 2 or 5 times a power of ten) inside [low, high].
+function niceTicks(low, high, count = 5) {
+  const span = high - low;
+  if (!(span > 0)) return { ticks: [low], digits: 2 };
+  const raw = span / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const ratio = raw / power;
+  const step = power * (ratio >= 7.5 ? 10 : ratio >= 3.5 ? 5 : ratio >= 1.5 ? 2 : 1);
+  const ticks = [];
+  for (let v = Math.ceil(low / step - 1e-9) * step; v <= high + step * 1e-9; v += step) {
+    ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
+  return { ticks, digits: Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) };
+}
+
+// Frame, then tick marks and values on the left (vertical axis) and below (horizontal axis).
+// The values drawn are kept on the canvas (data-x-ticks, data-y-ticks) for tests to read.
+function axes(ctx, canvas, vertical, horizontal) {
+  const w = canvas.width, h = canvas.height, m = MARGIN;
   ctx.fillStyle = "#0b0f1c";
   ctx.fillRect(0, 0, w, h);
   ctx.strokeStyle = "#2a3350";
-  ctx.strokeRect(pad, pad, w - 2 * pad, h - 2 * pad);
+  ctx.lineWidth = 1;
+  ctx.strokeRect(m.left, m.top, w - m.left - m.right, h - m.top - m.bottom);
+  ctx.fillStyle = "#8a93ab"; ctx.font = "11px sans-serif";
+  const v = niceTicks(vertical.low, vertical.high);
+  ctx.textAlign = "right"; ctx.textBaseline = "middle";
+  for (const t of v.ticks) {
+    const y = vertical.to(t);
+    ctx.beginPath(); ctx.moveTo(m.left - 4, y); ctx.lineTo(m.left, y); ctx.stroke();
+    ctx.fillText(t.toFixed(v.digits), m.left - 6, y);
+  }
+  const hz = niceTicks(horizontal.low, horizontal.high);
+  ctx.textAlign = "center"; ctx.textBaseline = "top";
+  for (const t of hz.ticks) {
+    const x = horizontal.to(t);
+    ctx.beginPath(); ctx.moveTo(x, h - m.bottom); ctx.lineTo(x, h - m.bottom + 4); ctx.stroke();
+    ctx.fillText(t.toFixed(hz.digits), x, h - m.bottom + 6);
+  }
+  ctx.textAlign = "left"; ctx.textBaseline = "alphabetic";
+  ctx.fillText(vertical.label, 6, m.top - 8);
+  ctx.textAlign = "right";
+  ctx.fillText(horizontal.label, w - m.right, h - 4);
+  ctx.textAlign = "left";
+  canvas.dataset.yTicks = v.ticks.map((t) => t.toFixed(v.digits)).join(",");
+  canvas.dataset.xTicks = hz.ticks.map((t) => t.toFixed(hz.digits)).join(",");
 }
 
 function drawJoint(result) {
   const info = state.info;
   const canvas = $("joint"), ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, pad = 28;
+  const w = canvas.width, h = canvas.height, m = MARGIN;
   const [xl, xh] = info.x_range[0], [yl, yh] = info.y_range[0];
-  const X = (v) => pad + ((v - xl) / (xh - xl)) * (w - 2 * pad);
-  const Y = (v) => h - pad - ((v - yl) / (yh - yl)) * (h - 2 * pad);
-  axes(ctx, w, h, pad);
+  const X = (v) => m.left + ((v - xl) / (xh - xl)) * (w - m.left - m.right);
+  const Y = (v) => h - m.bottom - ((v - yl) / (yh - yl)) * (h - m.top - m.bottom);
+  axes(ctx, canvas, { low: yl, high: yh, to: Y, label: "y" }, { low: xl, high: xh, to: X, label: "x" });
   ctx.fillStyle = "rgba(122,162,255,0.55)";
   for (const [a, b] of info.scatter) { ctx.beginPath(); ctx.arc(X(a), Y(b), 2, 0, 2 * Math.PI); ctx.fill(); }
   ctx.strokeStyle = "#ffc86e"; ctx.lineWidth = 2;
-  ctx.beginPath(); ctx.moveTo(X(result.x[0]), pad); ctx.lineTo(X(result.x[0]), h - pad); ctx.stroke();
+  ctx.beginPath(); ctx.moveTo(X(result.x[0]), m.top); ctx.lineTo(X(result.x[0]), h - m.bottom); ctx.stroke();
   ctx.lineWidth = 1;
   for (const hyp of result.hypotheses || []) {
     ctx.fillStyle = "#ffc86e";
     ctx.beginPath(); ctx.arc(X(result.x[0]), Y(hyp.y[0]), 3 + 9 * Math.sqrt(hyp.weight), 0, 2 * Math.PI); ctx.fill();
   }
-  ctx.fillStyle = "#8a93ab"; ctx.font = "11px sans-serif";
-  ctx.fillText("x", w - pad + 6, h - pad + 4);
-  ctx.fillText("y", pad - 4, pad - 10);
-  ctx.fillText(xl.toFixed(2), pad, h - 10); ctx.fillText(xh.toFixed(2), w - pad - 24, h - 10);
 }
 
 function drawCurve(result) {
   const info = state.info;
   const canvas = $("curve"), ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, pad = 28;
+  const w = canvas.width, h = canvas.height, m = MARGIN;
   const [yl, yh] = info.y_range[result.dims[0]];
-  const Y = (v) => h - pad - ((v - yl) / (yh - yl)) * (h - 2 * pad);
+  const Y = (v) => h - m.bottom - ((v - yl) / (yh - yl)) * (h - m.top - m.bottom);
   const top = Math.max(1e-9, ...result.density);
-  const D = (p) => pad + (p / top) * (w - 2 * pad);
-  axes(ctx, w, h, pad);
+  const D = (p) => m.left + (p / top) * (w - m.left - m.right);
+  axes(
+    ctx, canvas,
+    { low: yl, high: yh, to: Y, label: `y${result.dims[0]}` },
+    { low: 0, high: top, to: D, label: `p(y${result.dims[0]} | x)` },
+  );
   ctx.beginPath();
   ctx.moveTo(D(0), Y(result.y[0]));
   result.y.forEach((y, i) => ctx.lineTo(D(result.density[i]), Y(y)));
@@ -547,15 +597,12 @@ function drawCurve(result) {
   ctx.lineWidth = 1;
   for (const hyp of result.hypotheses || []) {
     ctx.strokeStyle = "rgba(122,162,255,0.9)";
-    ctx.beginPath(); ctx.moveTo(pad, Y(hyp.y[0])); ctx.lineTo(w - pad, Y(hyp.y[0])); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(m.left, Y(hyp.y[0])); ctx.lineTo(w - m.right, Y(hyp.y[0])); ctx.stroke();
   }
   if (result.truth) {
     ctx.fillStyle = "#ff7a8a";
-    ctx.beginPath(); ctx.arc(pad + 6, Y(result.truth[0]), 5, 0, 2 * Math.PI); ctx.fill();
+    ctx.beginPath(); ctx.arc(m.left + 6, Y(result.truth[0]), 5, 0, 2 * Math.PI); ctx.fill();
   }
-  ctx.fillStyle = "#8a93ab"; ctx.font = "11px sans-serif";
-  ctx.fillText(`peak ${top.toPrecision(3)}`, w - pad - 70, pad - 10);
-  ctx.fillText(`y${result.dims[0]}`, pad - 4, pad - 10);
 }
 
 function drawHeat(result) {
@@ -672,10 +719,12 @@ function setupLatent() {
   $("stage-panel").hidden = false;
   $("sliders-panel").hidden = false;
   $("pad-panel").hidden = info.latent_dim < 2;
-  $("slider-hint").textContent = info.kl ? "ordered by KL(q(z|x) ‖ p(z)), nats" : "";
+  // The server names the divergence it measured: KL(q(z|x,y) ‖ p(z|x)) for a CVAE.
+  $("slider-hint").textContent = info.kl ? `ordered by ${info.kl_divergence}, nats` : "";
   if (info.kind === "conditional") {
     document.querySelector("#stage-panel h2 .hint").textContent = info.condition.composite
       ? "mean of p(y|x,z), imagined pixels in amber" : "mean of p(y|x,z)";
+    $("input-caption").textContent = "truth"; // From data encodes the truth y with q(z|x,y)
   }
   $("from-data").hidden = !info.endpoints.includes("encode");
   if (info.image) {
