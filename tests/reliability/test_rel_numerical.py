@@ -72,7 +72,8 @@ def test_a_non_finite_loss_is_skipped_and_reported_with_term_step_and_batch(
     assert trainer.step == 2 * STEPS_PER_EPOCH, "training goes on after one bad batch"
     assert trainer.skipped_batches == 1
     (row,) = [r for r in trainer.log.records if r["split"] == "nonfinite"]
-    assert (row["step"], row["epoch"], row["batch"], row["terms"]) == (5, 1, 1, term)
+    # Epochs are numbered from 1 in every metrics.jsonl row: step 5 is in the second epoch.
+    assert (row["step"], row["epoch"], row["batch"], row["terms"]) == (5, 2, 1, term)
     assert f"non-finite loss at step 5 (epoch 1, batch 1); non-finite: {term}" in caplog.text
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 

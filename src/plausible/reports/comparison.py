@@ -285,6 +285,8 @@ def better_text(row: Mapping[str, Any]) -> str:
 
 def config_diff_table(table: Mapping[str, Any]) -> str:
     """The settings that differ between the runs, as a markdown table."""
+    if "config_diff" not in table:  # a table built without the runs' configs
+        return ""
     if not table["config_diff"]:
         return "The runs' config.json files are identical."
     lines = [
