@@ -310,15 +310,16 @@ def _evaluate(run_dir: Path, budget: Budget, seed: int) -> dict[str, Any]:
 
 def _train_one(config: dict[str, Any], run_dir: Path, *, resume: bool) -> dict[str, Any]:
     from plausible.checkpoint import read_json
-    from plausible.run_folder import resolve_run
+    from plausible.run_folder import folder_state, resolve_run
     from plausible.runs import train_run
 
     if resume and (run_dir / "model.safetensors").exists():
         resolve_run(config, run_dir, resume=True)  # raises when the stored run differs
         log.info("reusing trained run %s", run_dir)
     else:
-        has_checkpoint = (run_dir / "checkpoint").exists() and (run_dir / "config.json").exists()
-        train_run(config, run_dir, resume=resume and has_checkpoint, evaluate=False)
+        # The run-folder rule decides the rest: a checkpoint resumes, anything else starts.
+        resumable = folder_state(run_dir) == "checkpointed"
+        train_run(config, run_dir, resume=resume and resumable, evaluate=False)
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else {}
     return dict(summary.get("training", {}))
 

@@ -255,6 +255,7 @@ def _train_one(
 ) -> tuple[dict[str, Any], bool]:
     """Train and evaluate one run; returns its summary and whether a finished run was reused."""
     from plausible.checkpoint import read_json
+    from plausible.run_folder import folder_state
     from plausible.runs import evaluate_run, train_run
 
     summary_path = run_dir / "summary.json"
@@ -263,8 +264,8 @@ def _train_one(
         return read_json(summary_path), True
     if resume and (run_dir / "model.safetensors").exists():
         return evaluate_run(run_dir), False
-    has_checkpoint = (run_dir / "checkpoint").exists() and (run_dir / "config.json").exists()
-    train_run(config, run_dir, resume=resume and has_checkpoint)
+    # The run-folder rule decides the rest: a checkpoint resumes, anything else starts.
+    train_run(config, run_dir, resume=resume and folder_state(run_dir) == "checkpointed")
     return read_json(summary_path), False
 
 
