@@ -45,6 +45,7 @@ __all__ = [
     "evaluation_settings",
     "load_baselines",
     "load_run",
+    "merge_tables",
     "train_baselines",
     "train_run",
 ]
@@ -222,18 +223,21 @@ def evaluation_settings(
 ) -> dict[str, Any]:
     """The ``[evaluation]`` table a run is evaluated with: the task's defaults, then the run's
     recipe, then ``extra`` (``plausible evaluate`` options); sub-tables are merged key by key."""
-    settings = _merge(_merge(task.evaluation_defaults(), config.get("evaluation", {})), extra or {})
+    settings = merge_tables(
+        merge_tables(task.evaluation_defaults(), config.get("evaluation", {})), extra or {}
+    )
     # Read by Task.baselines to switch companion runs off, not a suite setting.
     settings.pop(COMPANION_KEY, None)
     return settings
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``extra``, table by table (nested dicts merge, other values replace)."""
     out = dict(base)
     for key, value in extra.items():
         old = out.get(key)
         out[key] = (
-            _merge(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+            merge_tables(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
         )
     return out
 

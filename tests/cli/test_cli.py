@@ -51,6 +51,25 @@ SMOKE: dict[str, list[str]] = {
         ]
         for task in ("inverse-sine", "forward-sine", "robot-arm", "pose-lifting")
     },
+    **{
+        task: [
+            "task.num_train=128",
+            "task.num_val=32",
+            "task.num_test=32",
+            "model.hidden_size=16",
+            "evaluation.num_samples=8",
+            "evaluation.forecast={ num_samples = 4 }",
+            'evaluation.metrics=["forecast","sequence-quality","forecast-collapse","nll"]',
+        ]
+        for task in ("branching-trajectories", "stick-figure")
+    },
+    "cmu-motion": [
+        "task.t_obs=5",
+        "task.t_pred=5",
+        "model.hidden_size=16",
+        "evaluation.num_samples=8",
+        "evaluation.forecast={ num_samples = 4 }",
+    ],
 }
 
 
@@ -97,12 +116,14 @@ def test_every_recipe_task_has_smoke_settings() -> None:
 
 @pytest.mark.parametrize("recipe", sorted(list_recipes()), ids=str)
 def test_every_recipe_trains_evaluates_and_reports(
-    recipe: str, tmp_path: Path, tiny_idx_dir: Path
+    recipe: str, tmp_path: Path, tiny_idx_dir: Path, tiny_motion_dir: Path
 ) -> None:
     config = load_recipe(recipe)
     overrides = ["training.epochs=1", *SMOKE.get(config["task"]["name"], [])]
     if config["task"].get("dataset") in ("fashion-mnist", "mnist"):
         overrides.append(f'task.data_dir="{tiny_idx_dir}"')
+    if config["task"]["name"] == "cmu-motion":
+        overrides.append(f'task.data_dir="{tiny_motion_dir}"')
     args = ["train", recipe, "--out", str(tmp_path / "run")]
     for item in overrides:
         args += ["--set", item]

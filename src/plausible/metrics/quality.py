@@ -68,6 +68,7 @@ def quality_classifier_accuracy(
     weight_decay: float = 1e-4,
     test_fraction: float = 0.25,
     seed: int = 0,
+    network: Callable[[int], nn.Module] | None = None,
 ) -> QualityResult:
     """The quality measure of Aliakbarian et al. (2020): can a classifier tell fake from real?
 
@@ -85,6 +86,8 @@ def quality_classifier_accuracy(
         weight_decay: L2 penalty.
         test_fraction: Share of each class held out.
         seed: Seed of the split, initialisation and batches.
+        network: ``in_dim -> module`` mapping ``(N, in_dim)`` flattened examples to ``(N, 1)``
+            logits, in place of the MLP (e.g. a recurrent classifier that unflattens sequences).
 
     Returns:
         :class:`QualityResult`.
@@ -110,7 +113,7 @@ def quality_classifier_accuracy(
     y_test = torch.cat([torch.ones(num_test), torch.zeros(num_test)])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = _mlp(x_train.shape[1], hidden_dims)
+        net = (network or (lambda d: _mlp(d, hidden_dims)))(x_train.shape[1])
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     for _ in range(epochs):
@@ -131,8 +134,11 @@ def quality_classifier_accuracy(
         num_test=num_test,
         train_accuracy=train_accuracy,
         classifier=(
-            f"MLP {x_train.shape[1]}-{'-'.join(map(str, hidden_dims))}-1, Adam, {epochs} epochs"
-        ),
+            f"MLP {x_train.shape[1]}-{'-'.join(map(str, hidden_dims))}-1"
+            if network is None
+            else type(net).__name__
+        )
+        + f", Adam, {epochs} epochs",
     )
 
 

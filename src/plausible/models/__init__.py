@@ -3,6 +3,7 @@
 from plausible.models.baseline import BaselineOutput, ConditionalBaseline
 from plausible.models.cvae import CVAE, CVAEOutput
 from plausible.models.mdn import MDN, GaussianRegression
+from plausible.models.sequence import SequenceBaseline, SequenceCVAE
 from plausible.models.vae import VAE, VAEOutput
 
 __all__ = [
@@ -13,5 +14,7 @@ __all__ = [
     "CVAEOutput",
     "ConditionalBaseline",
     "GaussianRegression",
+    "SequenceBaseline",
+    "SequenceCVAE",
     "VAEOutput",
 ]

@@ -1,9 +1,12 @@
-"""Network building blocks: MLPs, joint MLPs, conv encoders/decoders and output canvases."""
+"""Network building blocks: MLPs, joint MLPs, conv encoders/decoders, output canvases, GRU
+sequence encoders/decoders and Mix-and-Match mixing."""
 
 from plausible.nn.canvas import OutputCanvas, region_mask
 from plausible.nn.conv import ConvDecoder, ConvEncoder, MultiScaleConvDecoder
 from plausible.nn.joint import JointMLP
+from plausible.nn.mixing import mix_and_match, sample_units
 from plausible.nn.mlp import MLP, make_activation
+from plausible.nn.sequence import SequenceDecoder, SequenceEncoder
 
 __all__ = [
     "MLP",
@@ -12,6 +15,10 @@ __all__ = [
     "JointMLP",
     "MultiScaleConvDecoder",
     "OutputCanvas",
+    "SequenceDecoder",
+    "SequenceEncoder",
     "make_activation",
+    "mix_and_match",
     "region_mask",
+    "sample_units",
 ]

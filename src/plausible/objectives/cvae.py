@@ -9,7 +9,6 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from plausible.models.cvae import CVAE
 from plausible.objectives.elbo import kl_term
 from plausible.objectives.output import ObjectiveOutput
 from plausible.registry import OBJECTIVES
@@ -187,10 +186,17 @@ def hybrid_objective(
     beta: float = 1.0,
     num_samples: int = 1,
 ) -> ObjectiveOutput:
-    """Training adapter for :func:`hybrid_loss`: z from q and z from p on the same batch."""
+    """Training adapter for :func:`hybrid_loss`: z from q and z from p on the same batch.
+
+    A model with a ``forward_pair(x, y, *, num_samples)`` method returning the posterior and the
+    prior outputs of one shared pass is called once; any other model is called twice.
+    """
     x, y, n = batch["x"], batch["y"], int(num_samples)
-    if isinstance(model, CVAE):  # one pass for x's features and p(z|x), two latent draws
-        cvae_out, gsnn_out = model.forward_pair(x, y, num_samples=n)
+    # A family that offers forward_pair shares one pass for x's features, p(z|x) and any other
+    # per-pass randomness (e.g. Mix-and-Match units) between its two latent draws.
+    forward_pair = getattr(model, "forward_pair", None)
+    if callable(forward_pair):
+        cvae_out, gsnn_out = forward_pair(x, y, num_samples=n)
     else:
         cvae_out = model(x, y, latent="posterior", num_samples=n)
         gsnn_out = model(x, y, latent="prior", num_samples=n)

@@ -182,4 +182,12 @@ def suite_figures(
             {title or "model": curve["details"]["curve"]},
             figures_dir / "suite_diversity_quality.png",
         )
+    forecast = results.get("forecast-diversity-quality", {})
+    if "details" in forecast:
+        out["Forecast diversity against quality"] = diversity_quality_curve(
+            {title or "model": forecast["details"]["curve"]},
+            figures_dir / "suite_forecast_diversity_quality.png",
+            # The true law's APD, the diversity to reach, when the data know their law.
+            reference_apd=forecast["details"].get("apd_true"),
+        )
     return out

@@ -25,8 +25,8 @@ import plausible.objectives.cvae
 import plausible.tasks.conditional  # noqa: F401  (registers the models, objectives and tasks used)
 from plausible._version import __version__
 from plausible.io import atomic_write_json, atomic_write_text
-from plausible.metrics.progress import format_duration
 from plausible.models.protocols import ConditionalDensityModel, ConditionalModel
+from plausible.reproduce.common import Eta, train_and_evaluate
 
 __all__ = [
     "BUDGETS",
@@ -250,50 +250,6 @@ def training_steps_per_epoch(settings: Sohn2015Settings, budget: Budget) -> int:
     return math.ceil(len(train_idx) / budget.batch_size)
 
 
-def _train_one(
-    config: dict[str, Any], run_dir: Path, *, resume: bool
-) -> tuple[dict[str, Any], bool]:
-    """Train and evaluate one run; returns its summary and whether a finished run was reused."""
-    from plausible.checkpoint import read_json
-    from plausible.run_folder import folder_state
-    from plausible.runs import evaluate_run, train_run
-
-    summary_path = run_dir / "summary.json"
-    if resume and summary_path.exists() and "test" in read_json(summary_path):
-        log.info("reusing finished run %s", run_dir)
-        return read_json(summary_path), True
-    if resume and (run_dir / "model.safetensors").exists():
-        return evaluate_run(run_dir), False
-    # The run-folder rule decides the rest: a checkpoint resumes, anything else starts.
-    train_run(config, run_dir, resume=resume and folder_state(run_dir) == "checkpointed")
-    return read_json(summary_path), False
-
-
-class _Eta:
-    """The time left for the models not yet run, from the mean time of those that ran here.
-
-    Reused finished runs take no time, so they count as done but not in the mean. The four
-    models of a quadrant setting differ in cost (the baseline has no latents), so the estimate
-    is rough until every kind has run once.
-    """
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.times: list[float] = []
-
-    def add(self, seconds: float, *, reused: bool) -> None:
-        self.done += 1
-        if not reused:
-            self.times.append(seconds)
-
-    def __str__(self) -> str:
-        if not self.times or self.done >= self.total:
-            return ""
-        left = (self.total - self.done) * sum(self.times) / len(self.times)
-        return f"; about {format_duration(left)} left in all"
-
-
 def _cell(estimate: dict[str, Any] | None) -> str:
     if not estimate:
         return "—"
@@ -481,7 +437,7 @@ def reproduce_sohn2015(
         ", ".join(map(str, settings.quadrants)),
         out.resolve(),
     )
-    eta = _Eta(total)
+    eta = Eta(total)
     for q in settings.quadrants:
         run_dirs = {m: out / f"q{q}" / m for m in MODEL_KEYS}
         test: dict[str, Any] = {}
@@ -491,7 +447,7 @@ def reproduce_sohn2015(
             t0 = time.perf_counter()
             log.info("model %d of %d: quadrants=%d, %s%s", eta.done + 1, total, q, model, eta)
             config = run_config(settings, q, model, steps_per_epoch=steps_per_epoch)
-            summary, reused = _train_one(config, run_dirs[model], resume=resume)
+            summary, reused = train_and_evaluate(config, run_dirs[model], resume=resume)
             eta.add(time.perf_counter() - t0, reused=reused)
             # Per-image values are only needed for the paired gaps; results.json stays small.
             test[model] = summary.get("test", {})

@@ -3,18 +3,28 @@
 from plausible.tasks.base import Task, TaskData
 from plausible.tasks.conditional import ClassConditional, QuadrantImputation
 from plausible.tasks.dsprites import DSpritesTask
+from plausible.tasks.forecasting import (
+    BranchingTrajectories,
+    MotionCapture,
+    SequenceForecasting,
+    StickFigure,
+)
 from plausible.tasks.images import ImageModelling
 from plausible.tasks.inverse_problems import ForwardSine, InverseSine, PoseLifting, RobotArm
 
 __all__ = [
+    "BranchingTrajectories",
     "ClassConditional",
     "DSpritesTask",
     "ForwardSine",
     "ImageModelling",
     "InverseSine",
+    "MotionCapture",
     "PoseLifting",
     "QuadrantImputation",
     "RobotArm",
+    "SequenceForecasting",
+    "StickFigure",
     "Task",
     "TaskData",
 ]

@@ -1,0 +1,56 @@
+"""What the reproductions share: train-or-reuse one run folder, and the time left."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from plausible.metrics.progress import format_duration
+
+__all__ = ["Eta", "train_and_evaluate"]
+
+log = logging.getLogger(__name__)
+
+
+def train_and_evaluate(
+    config: dict[str, Any], run_dir: Path, *, resume: bool
+) -> tuple[dict[str, Any], bool]:
+    """Train and evaluate one run; returns its summary and whether a finished run was reused."""
+    from plausible.checkpoint import read_json
+    from plausible.run_folder import folder_state
+    from plausible.runs import evaluate_run, train_run
+
+    summary_path = run_dir / "summary.json"
+    if resume and summary_path.exists() and "test" in read_json(summary_path):
+        log.info("reusing finished run %s", run_dir)
+        return read_json(summary_path), True
+    if resume and (run_dir / "model.safetensors").exists():
+        return evaluate_run(run_dir), False
+    # The run-folder rule decides the rest: a checkpoint resumes, anything else starts.
+    train_run(config, run_dir, resume=resume and folder_state(run_dir) == "checkpointed")
+    return read_json(summary_path), False
+
+
+class Eta:
+    """The time left for the models not yet run, from the mean time of those that ran here.
+
+    Reused finished runs take no time, so they count as done but not in the mean. Models differ
+    in cost (a baseline has no latents), so the estimate is rough until every kind has run once.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.times: list[float] = []
+
+    def add(self, seconds: float, *, reused: bool) -> None:
+        self.done += 1
+        if not reused:
+            self.times.append(seconds)
+
+    def __str__(self) -> str:
+        if not self.times or self.done >= self.total:
+            return ""
+        left = (self.total - self.done) * sum(self.times) / len(self.times)
+        return f"; about {format_duration(left)} left in all"
