@@ -250,7 +250,10 @@ class LatentExplorer(Explorer):
             assert self.vae is not None
             return self.vae.decode(z[None]).mean[0]
         assert self.cvae is not None
-        return self.cvae.generate(self._x(condition), z[None]).mean[0]
+        # A generator may draw more than z (Mix-and-Match draws its units): fix those draws,
+        # so that the picture moves only when a slider does.
+        with seeded(0):
+            return self.cvae.generate(self._x(condition), z[None]).mean[0]
 
     def _kl_order(self, kl: Tensor | None) -> Tensor | None:
         if kl is not None and kl.numel() == self.latent_dim:
