@@ -80,11 +80,11 @@ class SequenceDecoder(nn.Module):
     - teacher forcing (``targets`` given, ratio > 0): the true previous frame, chosen with
       probability ``teacher_forcing`` per step and example (scheduled sampling when in (0, 1)).
 
-    Free running is the default because teacher forcing lets a latent-variable model ignore its
-    latent: the true first future frames already say which of several futures is under way, so
-    the decoder learns to read the mode from them; at sampling time there is no truth to read,
-    and the forecasts collapse onto one mode. Free running also makes the training density the
-    one sampled from.
+    Free running is the default because it makes the training density the one sampled from, and
+    because teacher forcing can let a latent-variable model ignore its latent: the true first
+    future frames already say which of several futures is under way, so the decoder may read the
+    mode from them, and at sampling time there is no truth to read (docs/forecasting.md reports
+    a case where this did not happen and teacher forcing fitted better).
 
     Args:
         frame_dim: Values per frame, ``D``.
