@@ -41,11 +41,11 @@ from plausible.training import ConfiguredObjective, Trainer, TrainerConfig, load
 __all__ = [
     "EvaluationInterrupted",
     "Run",
+    "build_task",
     "evaluate_run",
     "evaluation_settings",
     "load_baselines",
     "load_run",
-    "merge_tables",
     "train_baselines",
     "train_run",
 ]
@@ -73,7 +73,8 @@ class Run:
         return self.task.load()
 
 
-def _build_task(config: dict[str, Any]) -> Task:
+def build_task(config: dict[str, Any]) -> Task:
+    """The task a recipe's ``[task]`` table names, built with the table's other keys."""
     kwargs = dict(config["task"])
     return TASKS.get(kwargs.pop("name"))(**kwargs)
 
@@ -111,7 +112,7 @@ def train_run(
     out.mkdir(parents=True, exist_ok=True)
     training = TrainerConfig(**cfg["training"])
     torch.manual_seed(training.seed)
-    task = _build_task(cfg)
+    task = build_task(cfg)
     data = task.load()
     model_cfg = dict(cfg["model"])
     name = model_cfg.pop("name")
@@ -215,7 +216,7 @@ def load_run(path: str | Path, *, device: str | torch.device = "cpu") -> Run:
         )
     load_weights(weights, model)
     model.to(device).eval()
-    return Run(path=path, config=config, model=model, task=_build_task(config))
+    return Run(path=path, config=config, model=model, task=build_task(config))
 
 
 def evaluation_settings(
@@ -223,21 +224,19 @@ def evaluation_settings(
 ) -> dict[str, Any]:
     """The ``[evaluation]`` table a run is evaluated with: the task's defaults, then the run's
     recipe, then ``extra`` (``plausible evaluate`` options); sub-tables are merged key by key."""
-    settings = merge_tables(
-        merge_tables(task.evaluation_defaults(), config.get("evaluation", {})), extra or {}
-    )
+    settings = _merge(_merge(task.evaluation_defaults(), config.get("evaluation", {})), extra or {})
     # Read by Task.baselines to switch companion runs off, not a suite setting.
     settings.pop(COMPANION_KEY, None)
     return settings
 
 
-def merge_tables(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """``base`` updated by ``extra``, table by table (nested dicts merge, other values replace)."""
     out = dict(base)
     for key, value in extra.items():
         old = out.get(key)
         out[key] = (
-            merge_tables(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+            _merge(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
         )
     return out
 

@@ -16,7 +16,13 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FutureLaw", "GaussianModesLaw", "LawSampler", "sliding_windows"]
+__all__ = [
+    "FutureLaw",
+    "GaussianModesLaw",
+    "LawSampler",
+    "draw_mode_means",
+    "sliding_windows",
+]
 
 
 @runtime_checkable
@@ -67,6 +73,17 @@ def chi_quantile_999(num_values: int) -> float:
     return math.sqrt(k * (1 - 2 / (9 * k) + z * math.sqrt(2 / (9 * k))) ** 3)
 
 
+def draw_mode_means(
+    law: FutureLaw, x: Tensor, num_samples: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """``(S, B, T_pred, D)`` noise-free futures: for each draw, a mode by its probability, then
+    that mode's mean path (on the generator's device when one is given, else the means')."""
+    probs, means = law.mode_probs(x), law.mode_means(x)
+    device = means.device if generator is None else generator.device
+    modes = torch.multinomial(probs.to(device), num_samples, True, generator=generator).T
+    return means.to(device)[torch.arange(len(x), device=device), modes]
+
+
 class GaussianModesLaw:
     """A law whose modes are noise-free paths plus i.i.d. ``N(0, noise^2)`` on every value.
 
@@ -98,11 +115,10 @@ class GaussianModesLaw:
         self, x: Tensor, num_samples: int, generator: torch.Generator | None = None
     ) -> Tensor:
         """``(S, B, T_pred, D)`` exact draws: a mode by its probability, then the noise."""
-        probs, means = self.mode_probs(x), self.mode_means(x)
-        device = means.device if generator is None else generator.device
-        modes = torch.multinomial(probs.to(device), num_samples, True, generator=generator).T
-        picked = means.to(device)[torch.arange(len(x), device=device), modes]  # (S, B, T, D)
-        noise = torch.randn(picked.shape, generator=generator, device=device, dtype=picked.dtype)
+        picked = draw_mode_means(self, x, num_samples, generator)  # on the generator's device
+        noise = torch.randn(
+            picked.shape, generator=generator, device=picked.device, dtype=picked.dtype
+        )
         return (picked + self.noise * noise).to(x.device)
 
     def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
@@ -159,8 +175,7 @@ class LawSampler(nn.Module):
             )
         if not mean:
             return self.law.sample(x, num_samples)
-        modes = torch.multinomial(self.law.mode_probs(x), num_samples, True).T
-        return self.law.mode_means(x)[torch.arange(len(x)), modes]
+        return draw_mode_means(self.law, x, num_samples)
 
 
 def sliding_windows(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from plausible.data.sequences import FutureLaw
+from plausible.data.sequences import FutureLaw, draw_mode_means
 
 __all__ = ["expected_coverage", "expected_coverage_values", "law_draws", "mode_statistics"]
 
@@ -53,9 +53,7 @@ def law_draws(
     """
     if not mean:
         return law.sample(x, num_samples, generator=generator)
-    probs = law.mode_probs(x)
-    modes = torch.multinomial(probs, num_samples, replacement=True, generator=generator).T
-    return law.mode_means(x)[torch.arange(len(x)), modes]
+    return draw_mode_means(law, x, num_samples, generator)
 
 
 def mode_statistics(law: FutureLaw, x: Tensor, futures: Tensor) -> dict[str, Tensor]:

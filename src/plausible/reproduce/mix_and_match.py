@@ -33,9 +33,8 @@ from plausible._version import __version__
 from plausible.data.sequences import LawSampler
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.suite import run_metrics, summary
-from plausible.registry import TASKS
 from plausible.reproduce.common import Eta, train_and_evaluate
-from plausible.runs import merge_tables
+from plausible.runs import build_task, evaluation_settings
 
 __all__ = [
     "BUDGETS",
@@ -205,13 +204,12 @@ def run_config(settings: MixAndMatchSettings, dataset: str, model: str) -> dict[
 def ground_truth_row(settings: MixAndMatchSettings, dataset: str) -> dict[str, Any]:
     """The law's own sampler scored by the same suite metrics, plus its exact test NLL."""
     config = run_config(settings, dataset, "mix-and-match")
-    task_table = dict(config["task"])
-    task = TASKS.get(task_table.pop("name"))(**task_table)
+    task = build_task(config)
     data = task.load()
     law = data.info["law"]
     x, y = data.test["x"], data.test["y"]
     sampler = LawSampler(law, tuple(x.shape[1:]), tuple(y.shape[1:]))
-    settings_table = merge_tables(task.evaluation_defaults(), config["evaluation"])
+    settings_table = evaluation_settings(task, config, None)
     names = [n for n in settings_table.pop("metrics") if n in ("forecast", "sequence-quality")]
     results = run_metrics(names, sampler, data, settings_table)
     nll = -law.log_prob(x, y)

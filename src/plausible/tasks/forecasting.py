@@ -29,6 +29,7 @@ from plausible.data.branching import make_branching
 from plausible.data.sequences import FutureLaw, sliding_windows
 from plausible.data.sources import search_dirs
 from plausible.data.stick_figure import BONES, make_stick_figure
+from plausible.metrics.forecasting import model_device
 from plausible.models.protocols import ConditionalModel
 from plausible.registry import TASKS
 from plausible.tasks.base import Task, TaskData
@@ -109,7 +110,7 @@ def forecast_figures(
     curves otherwise.
     """
     x, y = data.test["x"][:_SHOWN], data.test["y"][:_SHOWN]
-    device = next(iter(model.parameters()), torch.empty(0)).device  # type: ignore[attr-defined]
+    device = model_device(model)  # type: ignore[arg-type]
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(seed)
         futures = model.sample(x.to(device), _FIGURE_SAMPLES, mean=False).cpu()
