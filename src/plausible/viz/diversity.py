@@ -21,20 +21,8 @@ def _short(label: str) -> str:
     return "\n".join(textwrap.wrap(label, _LABEL_WIDTH, max_lines=2, placeholder=" …")) or label
 
 
-def _by_label(
-    curves: Mapping[str, Sequence[Mapping[str, Any]]] | Sequence[Mapping[str, Any]],
-) -> dict[str, list[Mapping[str, Any]]]:
-    """Curves by label, from a mapping or from rows that name their ``label`` ("model" if none)."""
-    if isinstance(curves, Mapping):
-        return {label: list(rows) for label, rows in curves.items()}
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for row in curves:
-        grouped.setdefault(str(row.get("label", "model")), []).append(row)
-    return grouped
-
-
 def diversity_quality_curve(
-    curves: Mapping[str, Sequence[Mapping[str, Any]]] | Sequence[Mapping[str, Any]],
+    curves: Mapping[str, Sequence[Mapping[str, Any]]],
     path: PathLike,
     *,
     reference_apd: float | None = None,
@@ -50,8 +38,7 @@ def diversity_quality_curve(
     Args:
         curves: Model label -> rows ``{"temperature", "apd", "quality_accuracy"[,
             "quality_stderr", "best_of_k", "expected_error"]}`` as returned by
-            :func:`plausible.metrics.diversity.diversity_quality_sweep`; or one list of such
-            rows, each naming its model by ``"label"``.
+            :func:`plausible.metrics.diversity.diversity_quality_sweep`.
         path: Where to write the PNG.
         reference_apd: APD of samples of the true law (the diversity to reach), drawn as a
             dotted horizontal line.
@@ -60,14 +47,13 @@ def diversity_quality_curve(
     Returns:
         ``path`` as a ``Path``.
     """
-    series = _by_label(curves)
-    if not series or not any(series.values()):
+    if not curves or not any(curves.values()):
         raise ValueError("diversity_quality_curve needs at least one non-empty curve")
-    errors = any("best_of_k" in row for rows in series.values() for row in rows)
-    with new_figure((10.5 if errors else 5.8, 4.2 + 0.25 * len(series))) as fig:
+    errors = any("best_of_k" in row for rows in curves.values() for row in rows)
+    with new_figure((10.5 if errors else 5.8, 4.2 + 0.25 * len(curves))) as fig:
         axes = fig.subplots(1, 2 if errors else 1, squeeze=False)[0]
         ax = axes[0]
-        for i, (label, rows) in enumerate(series.items()):
+        for i, (label, rows) in enumerate(curves.items()):
             rows = sorted(rows, key=lambda r: r["temperature"])
             xs = [100 * r["quality_accuracy"] for r in rows]
             ys = [r["apd"] for r in rows]
@@ -93,7 +79,7 @@ def diversity_quality_curve(
         handles, labels = ax.get_legend_handles_labels()
         if errors:
             ax2 = axes[1]
-            for i, (_, rows) in enumerate(series.items()):
+            for i, (_, rows) in enumerate(curves.items()):
                 rows = sorted(rows, key=lambda r: r["temperature"])
                 ts = [r["temperature"] for r in rows]
                 if all("best_of_k" in r for r in rows):
