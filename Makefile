@@ -14,6 +14,10 @@ $(STAMP): $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) torch
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	# The saliency metrics' test oracle. Its releases pin numpy below ours and import OpenCV and
+	# scikit-image for metrics we do not compare, so it comes without its dependencies; the
+	# tests stub those two imports (tests/metrics/test_metrics_saliency.py).
+	$(BIN)/python -m pip install --quiet --no-deps pysodmetrics==1.6.2
 	touch $(STAMP)
 
 install: $(STAMP)

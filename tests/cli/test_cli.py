@@ -63,6 +63,17 @@ SMOKE: dict[str, list[str]] = {
         ]
         for task in ("branching-trajectories", "stick-figure")
     },
+    **{
+        task: [
+            "task.num_train=64",
+            "task.num_val=16",
+            "task.num_test=16",
+            "model.channels=[4, 8]",
+            "model.feature_channels=4",
+            "evaluation.num_samples=4",
+        ]
+        for task in ("annotated-shapes", "rgbd-saliency", "partial-silhouettes")
+    },
     "cmu-motion": [
         "task.t_obs=5",
         "task.t_pred=5",

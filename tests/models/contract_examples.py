@@ -126,6 +126,27 @@ def _sequence_example(
     )
 
 
+def _dense_example(
+    model: str = "dense-cvae", objective: str = "cvae", **kwargs: object
+) -> ContractExample:
+    """Dense prediction: 2-channel 11x9 images (odd sizes on purpose), one-channel masks."""
+    from plausible.registry import MODELS
+
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(5, 2, 11, 9, generator=g)
+    y = (torch.rand(5, 1, 11, 9, generator=g) > 0.5).float()
+    latent = {} if model == "dense-baseline" else {"latent_dim": 3, "combine_hidden": (8,)}
+    return ContractExample(
+        build=lambda: MODELS.get(model)(
+            (2, 11, 9), (1, 11, 9), channels=(4, 8), feature_channels=4, **latent, **kwargs
+        ),
+        batch={"x": x, "y": y},
+        objective=objective,
+        sample=lambda m: m.sample(x, 3, mean=False),  # type: ignore[operator]
+        sample_shape=(3, 5, 1, 11, 9),
+    )
+
+
 EXAMPLES: dict[str, Callable[[], ContractExample]] = {
     "vae": _vae_example,
     "vae-conv": lambda: _vae_example(architecture="conv", conv_channels=(4, 8)),
@@ -176,6 +197,10 @@ EXAMPLES: dict[str, Callable[[], ContractExample]] = {
         deterministic_indices=True,
     ),
     "sequence-baseline": lambda: _sequence_example("sequence-baseline", "conditional_nll"),
+    "dense-cvae": _dense_example,
+    "dense-cvae-ucnet-hybrid": lambda: _dense_example(style="ucnet", objective="hybrid"),
+    "dense-cvae-gsnn": lambda: _dense_example(objective="gsnn", recognition_net=False),
+    "dense-baseline": lambda: _dense_example("dense-baseline", "conditional_nll"),
     "sequence-baseline-laplace": lambda: _sequence_example(
         "sequence-baseline", "conditional_nll", likelihood="laplace", likelihood_scale="per_dim"
     ),

@@ -10,6 +10,8 @@ from plausible.metrics import (  # noqa: F401  (modules that only register suite
     inverse_problems,
     nll,
     predictive_checks,
+    saliency,
+    segmentation,
     sequence_quality,
     suite,
 )

@@ -2,6 +2,7 @@
 
 from plausible.models.baseline import BaselineOutput, ConditionalBaseline
 from plausible.models.cvae import CVAE, CVAEOutput
+from plausible.models.dense import DenseBaseline, DenseCVAE
 from plausible.models.mdn import MDN, GaussianRegression
 from plausible.models.sequence import SequenceBaseline, SequenceCVAE
 from plausible.models.vae import VAE, VAEOutput
@@ -13,6 +14,8 @@ __all__ = [
     "BaselineOutput",
     "CVAEOutput",
     "ConditionalBaseline",
+    "DenseBaseline",
+    "DenseCVAE",
     "GaussianRegression",
     "SequenceBaseline",
     "SequenceCVAE",

@@ -31,7 +31,7 @@ from plausible.nn import MLP, JointMLP, MultiScaleConvDecoder
 from plausible.nn.mlp import Activation, make_activation
 from plausible.registry import MODELS
 
-__all__ = ["CVAE", "CVAEOutput"]
+__all__ = ["CVAE", "CVAEOutput", "LatentPasses"]
 
 
 @dataclass
@@ -55,8 +55,54 @@ class CVAEOutput:
     y_scales: tuple[Tensor, ...] = ()
 
 
+class LatentPasses:
+    """``forward`` and ``forward_pair`` of a conditional latent model, from its ``_passes``.
+
+    A family implements ``_passes(x, y, latents, num_samples)``: one pass over the batch that
+    computes x's features and p(z|x) once and returns one :class:`CVAEOutput` per entry of
+    ``latents`` (``"posterior"``: z from q(z|x,y); ``"prior"``: z from p(z|x)).
+    """
+
+    def _passes(
+        self, x: Tensor, y: Tensor, latents: tuple[str, ...], num_samples: int
+    ) -> list[CVAEOutput]:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        x: Tensor,
+        y: Tensor,
+        *,
+        latent: Literal["posterior", "prior"] = "posterior",
+        num_samples: int = 1,
+    ) -> CVAEOutput:
+        """Draw ``L`` reparameterised latents and score the generation network.
+
+        Args:
+            x: ``(B, *x_shape)`` inputs.
+            y: ``(B, *y_shape)`` targets.
+            latent: Draw z from ``posterior`` q(z|x,y) (CVAE) or from the ``prior`` p(z|x) (GSNN).
+            num_samples: L, latent samples per example.
+
+        Returns:
+            :class:`CVAEOutput` with ``z`` ``(L, B, latent_dim)`` and ``p_y`` of batch ``(L, B)``.
+        """
+        if latent not in ("posterior", "prior"):
+            raise ValueError(f"latent must be 'posterior' or 'prior', got {latent!r}")
+        return self._passes(x, y, (latent,), num_samples)[0]
+
+    def forward_pair(
+        self, x: Tensor, y: Tensor, *, num_samples: int = 1
+    ) -> tuple[CVAEOutput, CVAEOutput]:
+        """``forward`` with z from q(z|x,y) and with z from p(z|x), sharing x's features, p(z|x)
+        and any per-pass randomness: what the hybrid objective needs, at the cost of one extra
+        generation pass rather than a second full forward pass."""
+        posterior, prior = self._passes(x, y, ("posterior", "prior"), num_samples)
+        return posterior, prior
+
+
 @MODELS.register("cvae")
-class CVAE(ConditionalGenerator):
+class CVAE(LatentPasses, ConditionalGenerator):
     """Conditional VAE with recognition q(z|x,y), prior p(z|x) and generation p(y|x,z) networks.
 
     Trained with ``cvae_loss`` it is the CVAE, with ``gsnn_loss`` the Gaussian stochastic neural
@@ -292,38 +338,7 @@ class CVAE(ConditionalGenerator):
         z = check_finite(check_tensor(z, "z", "CVAE.generate", self), "z")
         return self._generate(self._generation_features(x), z, x)[0]
 
-    # -- training pass ----------------------------------------------------------------------------
-    def forward(
-        self,
-        x: Tensor,
-        y: Tensor,
-        *,
-        latent: Literal["posterior", "prior"] = "posterior",
-        num_samples: int = 1,
-    ) -> CVAEOutput:
-        """Draw ``L`` reparameterised latents and score the generation network.
-
-        Args:
-            x: ``(B, *x_shape)`` inputs.
-            y: ``(B, *y_shape)`` targets.
-            latent: Draw z from ``posterior`` q(z|x,y) (CVAE) or from the ``prior`` p(z|x) (GSNN).
-            num_samples: L, latent samples per example.
-        """
-        if latent not in ("posterior", "prior"):
-            raise ValueError(f"latent must be 'posterior' or 'prior', got {latent!r}")
-        return self._passes(x, y, (latent,), num_samples)[0]
-
-    def forward_pair(
-        self, x: Tensor, y: Tensor, *, num_samples: int = 1
-    ) -> tuple[CVAEOutput, CVAEOutput]:
-        """``forward`` with z from q(z|x,y) and with z from p(z|x), sharing x's features and p(z|x).
-
-        What the hybrid objective needs, at the cost of one extra generation pass rather than a
-        second full forward pass.
-        """
-        posterior, prior = self._passes(x, y, ("posterior", "prior"), num_samples)
-        return posterior, prior
-
+    # -- training pass (forward and forward_pair come from LatentPasses) --------------------------
     def _passes(
         self, x: Tensor, y: Tensor, latents: tuple[str, ...], num_samples: int
     ) -> list[CVAEOutput]:

@@ -27,7 +27,7 @@ Runtime checks see only that the members exist, not their signatures; the contra
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 from torch.distributions import Distribution
@@ -39,6 +39,7 @@ __all__ = [
     "ConditionalModel",
     "LatentVariableModel",
     "OutputCanvasLike",
+    "PairedPasses",
     "RankedHypotheses",
     "model_protocols",
 ]
@@ -157,6 +158,19 @@ class CanvasOutput(Protocol):
     """
 
     canvas: OutputCanvasLike | None
+
+
+@runtime_checkable
+class PairedPasses(Protocol):
+    """A conditional latent model that scores one batch with z from q(z|x,y) and from p(z|x) in
+    one pass, sharing what both draws need (x's features, p(z|x), any per-pass randomness).
+
+    The hybrid objective uses it when present; without it the model is called twice.
+    """
+
+    def forward_pair(self, x: Tensor, y: Tensor, *, num_samples: int = 1) -> tuple[Any, Any]:
+        """The outputs of ``forward(x, y, latent="posterior")`` and ``latent="prior"``."""
+        ...
 
 
 _MODEL_PROTOCOLS: tuple[type, ...] = (

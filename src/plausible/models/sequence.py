@@ -16,7 +16,7 @@ from plausible.models._conditional import check_pair
 from plausible.models._sequence import Forecaster, check_sequence
 from plausible.models._validation import apply_head, check_count, check_finite, check_tensor
 from plausible.models.baseline import BaselineOutput
-from plausible.models.cvae import CVAEOutput
+from plausible.models.cvae import CVAEOutput, LatentPasses
 from plausible.nn import MLP, JointMLP, SequenceEncoder, sample_units
 from plausible.registry import MODELS
 
@@ -27,7 +27,7 @@ SequenceLikelihood = Literal["gaussian", "laplace"]
 
 
 @MODELS.register("sequence-cvae")
-class SequenceCVAE(Forecaster):
+class SequenceCVAE(LatentPasses, Forecaster):
     """Recurrent conditional VAE for diverse forecasting: ``p(z|x) p(y|x,z)`` over futures.
 
     The past ``x`` is read by a GRU into ``h_c`` and, for recognition, the future ``y`` by another
@@ -248,30 +248,6 @@ class SequenceCVAE(Forecaster):
         return self._generate(self.condition_encoder(x), x, z, self._units(z.shape[:-1]), None)
 
     # -- training pass ----------------------------------------------------------------------------
-    def forward(
-        self,
-        x: Tensor,
-        y: Tensor,
-        *,
-        latent: Literal["posterior", "prior"] = "posterior",
-        num_samples: int = 1,
-    ) -> CVAEOutput:
-        """Draw ``L`` reparameterised latents from q(z|x,y) or p(z|x) and score p(y|x,z).
-
-        Returns:
-            :class:`CVAEOutput` with ``z`` ``(L, B, latent_dim)`` and ``p_y`` batch ``(L, B)``.
-        """
-        if latent not in ("posterior", "prior"):
-            raise ValueError(f"latent must be 'posterior' or 'prior', got {latent!r}")
-        return self._passes(x, y, (latent,), num_samples)[0]
-
-    def forward_pair(
-        self, x: Tensor, y: Tensor, *, num_samples: int = 1
-    ) -> tuple[CVAEOutput, CVAEOutput]:
-        """``forward`` with z from q(z|x,y) and from p(z|x), sharing h_c, p(z|x) and the units."""
-        posterior, prior = self._passes(x, y, ("posterior", "prior"), num_samples)
-        return posterior, prior
-
     def _passes(
         self, x: Tensor, y: Tensor, latents: tuple[str, ...], num_samples: int
     ) -> list[CVAEOutput]:

@@ -7,16 +7,21 @@ from plausible.nn.joint import JointMLP
 from plausible.nn.mixing import mix_and_match, sample_units
 from plausible.nn.mlp import MLP, make_activation
 from plausible.nn.sequence import SequenceDecoder, SequenceEncoder
+from plausible.nn.unet import DownEncoder, FeatureExpanding, LatentInjection, UNet
 
 __all__ = [
     "MLP",
     "ConvDecoder",
     "ConvEncoder",
+    "DownEncoder",
+    "FeatureExpanding",
     "JointMLP",
+    "LatentInjection",
     "MultiScaleConvDecoder",
     "OutputCanvas",
     "SequenceDecoder",
     "SequenceEncoder",
+    "UNet",
     "make_activation",
     "mix_and_match",
     "region_mask",

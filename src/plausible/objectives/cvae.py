@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from plausible.models.protocols import PairedPasses
 from plausible.objectives.elbo import kl_term
 from plausible.objectives.output import ObjectiveOutput
 from plausible.registry import OBJECTIVES
@@ -188,15 +189,13 @@ def hybrid_objective(
 ) -> ObjectiveOutput:
     """Training adapter for :func:`hybrid_loss`: z from q and z from p on the same batch.
 
-    A model with a ``forward_pair(x, y, *, num_samples)`` method returning the posterior and the
-    prior outputs of one shared pass is called once; any other model is called twice.
+    A model that offers :class:`~plausible.models.protocols.PairedPasses` is called once and
+    shares x's features, p(z|x) and any per-pass randomness (Mix-and-Match units) between its two
+    latent draws; any other model is called twice.
     """
     x, y, n = batch["x"], batch["y"], int(num_samples)
-    # A family that offers forward_pair shares one pass for x's features, p(z|x) and any other
-    # per-pass randomness (e.g. Mix-and-Match units) between its two latent draws.
-    forward_pair = getattr(model, "forward_pair", None)
-    if callable(forward_pair):
-        cvae_out, gsnn_out = forward_pair(x, y, num_samples=n)
+    if isinstance(model, PairedPasses):
+        cvae_out, gsnn_out = model.forward_pair(x, y, num_samples=n)
     else:
         cvae_out = model(x, y, latent="posterior", num_samples=n)
         gsnn_out = model(x, y, latent="prior", num_samples=n)

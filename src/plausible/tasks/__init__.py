@@ -2,6 +2,12 @@
 
 from plausible.tasks.base import Task, TaskData
 from plausible.tasks.conditional import ClassConditional, QuadrantImputation
+from plausible.tasks.dense import (
+    AnnotatedShapes,
+    DensePrediction,
+    DepthSaliency,
+    PartialSilhouettes,
+)
 from plausible.tasks.dsprites import DSpritesTask
 from plausible.tasks.forecasting import (
     BranchingTrajectories,
@@ -13,13 +19,17 @@ from plausible.tasks.images import ImageModelling
 from plausible.tasks.inverse_problems import ForwardSine, InverseSine, PoseLifting, RobotArm
 
 __all__ = [
+    "AnnotatedShapes",
     "BranchingTrajectories",
     "ClassConditional",
     "DSpritesTask",
+    "DensePrediction",
+    "DepthSaliency",
     "ForwardSine",
     "ImageModelling",
     "InverseSine",
     "MotionCapture",
+    "PartialSilhouettes",
     "PoseLifting",
     "QuadrantImputation",
     "RobotArm",
