@@ -55,6 +55,7 @@ __all__ = [
     "pixel_uncertainty",
     "sample_masks",
     "segmentation_metric",
+    "vote_scores",
 ]
 
 #: Inputs whose masks are drawn at once (bounds memory at K * chunk masks).
@@ -471,6 +472,34 @@ def ambiguous_segmentation_metric(
     }
 
 
+def vote_scores(
+    model: nn.Module, x: Tensor, y: Tensor, num_samples: int, *, seed: int
+) -> dict[str, Tensor]:
+    """Per-image IoU and pixel accuracy of the majority vote of K sampled masks, and of the
+    first sample alone.
+
+    Args:
+        model: A conditional model whose samples are per-pixel foreground probabilities.
+        x: ``(N, *x_shape)`` images.
+        y: ``(N, *y_shape)`` binary reference masks.
+        num_samples: K.
+        seed: Seed of the draws (see :func:`sample_masks`).
+
+    Returns:
+        ``iou``, ``pixel_accuracy``, ``iou_single``, ``pixel_accuracy_single``, each ``(N,)``.
+    """
+    masks = sample_masks(model, x, num_samples, seed=seed)
+    vote = 2 * masks.sum(0) > num_samples  # (N, *y_shape); a tie is background
+    flat = (len(x), 1, -1)  # one row of all pixels per image
+    gt = y.reshape(flat)
+    return {
+        "iou": iou(vote.reshape(flat), gt),
+        "pixel_accuracy": pixel_accuracy(vote.reshape(flat), gt),
+        "iou_single": iou(masks[0].reshape(flat), gt),
+        "pixel_accuracy_single": pixel_accuracy(masks[0].reshape(flat), gt),
+    }
+
+
 @suite_metric(
     "segmentation",
     "IoU and pixel accuracy of the majority vote of K sampled masks (and of one sample) vs test y",
@@ -494,15 +523,9 @@ def segmentation_metric(
     opts = options(settings, "segmentation", {"num_samples": 16, "num_examples": 500, "seed": 0})
     x, y = _test_images(model, data, int(opts["num_examples"]), ("y",), "segmentation")
     k = int(opts["num_samples"])
-    masks = sample_masks(model, x, k, seed=int(opts["seed"]))
-    vote = 2 * masks.sum(0) > k  # (B, *y_shape)
-    flat = (len(x), 1, -1)  # one row of all pixels per image
-    gt = y.reshape(flat)
     out = {
-        "iou": summary(iou(vote.reshape(flat), gt)),
-        "pixel_accuracy": summary(pixel_accuracy(vote.reshape(flat), gt)),
-        "iou_single": summary(iou(masks[0].reshape(flat), gt)),
-        "pixel_accuracy_single": summary(pixel_accuracy(masks[0].reshape(flat), gt)),
+        key: summary(values)
+        for key, values in vote_scores(model, x, y, k, seed=int(opts["seed"])).items()
     }
     details: dict[str, Any] = {
         "num_examples": len(x),

@@ -8,7 +8,7 @@ from typing import Any
 
 from plausible.metrics.progress import format_duration
 
-__all__ = ["Eta", "train_and_evaluate"]
+__all__ = ["Eta", "format_cell", "train_and_evaluate"]
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +54,21 @@ class Eta:
             return ""
         left = (self.total - self.done) * sum(self.times) / len(self.times)
         return f"; about {format_duration(left)} left in all"
+
+
+def format_cell(row: dict[str, Any], metric: str, key: str, decimals: int) -> str:
+    """One table cell: ``mean ± stderr`` of ``row[metric][key]``, a plain number, or a dash.
+
+    An empty ``key`` takes the metric's own mean and standard error (the nll metric's headline).
+    """
+    result = row.get(metric, {})
+    value = result.get(key) if key else result
+    if value is None or (isinstance(value, dict) and "mean" not in value):
+        return "—"
+    if isinstance(value, dict):
+        stderr = value.get("stderr")
+        mean = value["mean"]
+        if stderr is None or stderr != stderr:  # NaN: one example
+            return f"{mean:.{decimals}f}"
+        return f"{mean:.{decimals}f} ± {stderr:.{decimals}f}"
+    return f"{float(value):.{decimals}f}"

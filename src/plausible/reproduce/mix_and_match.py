@@ -33,7 +33,7 @@ from plausible._version import __version__
 from plausible.data.sequences import LawSampler
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.suite import run_metrics, summary
-from plausible.reproduce.common import Eta, train_and_evaluate
+from plausible.reproduce.common import Eta, format_cell, train_and_evaluate
 from plausible.runs import build_task, evaluation_settings
 
 __all__ = [
@@ -280,21 +280,6 @@ COLUMNS: tuple[tuple[str, str, str, int], ...] = (
 )
 
 
-def _value(row: dict[str, Any], metric: str, key: str, decimals: int) -> str:
-    # An empty key: the metric's own mean and standard error (the nll metric's headline).
-    result = row.get(metric, {})
-    value = result.get(key) if key else result
-    if value is None or (isinstance(value, dict) and "mean" not in value):
-        return "—"
-    if isinstance(value, dict):
-        stderr = value.get("stderr")
-        mean = value["mean"]
-        if stderr is None or stderr != stderr:  # NaN: one example
-            return f"{mean:.{decimals}f}"
-        return f"{mean:.{decimals}f} ± {stderr:.{decimals}f}"
-    return f"{float(value):.{decimals}f}"
-
-
 def format_table(results: dict[str, Any]) -> str:
     """The markdown table: per data set, the ground-truth sampler first, then the three models."""
     p = results["protocol"]
@@ -322,6 +307,6 @@ def format_table(results: dict[str, Any]) -> str:
         for key in ("truth", *MODEL_KEYS):
             if key not in rows:
                 continue
-            cells = [_value(rows[key], m, k, d) for _, m, k, d in COLUMNS]
+            cells = [format_cell(rows[key], m, k, d) for _, m, k, d in COLUMNS]
             lines.append(f"| {LABELS[key]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
