@@ -1,5 +1,5 @@
 """Run the benchmark set: ``--quick`` (what ``make bench`` runs, under 10 minutes on 2 cores)
-or the full W1, W4, W3 and W5 protocols."""
+or the full W1, W4, W3, W5 and W6 protocols."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ QUICK = [
     ["benchmarks.w4_is_eval", "--quick"],
     ["benchmarks.w3_mdn", "--quick"],
     ["benchmarks.w5_seq_cvae", "--quick"],
+    ["benchmarks.w6_dense_cvae", "--quick"],
 ]
 FULL = [
     ["benchmarks.w1_vae"],
     ["benchmarks.w4_is_eval"],
     ["benchmarks.w3_mdn"],
     ["benchmarks.w5_seq_cvae"],
+    ["benchmarks.w6_dense_cvae"],
 ]
 
 
