@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from plausible.data.annotators import largest_remainder_counts
 from plausible.data.task_data import TaskData
 from plausible.metrics.forecasting import model_device
+from plausible.metrics.saliency import majority_vote
 from plausible.metrics.suite import NotApplicableError, options, suite_metric, summary
 from plausible.models.protocols import ConditionalModel
 
@@ -489,7 +490,7 @@ def vote_scores(
         ``iou``, ``pixel_accuracy``, ``iou_single``, ``pixel_accuracy_single``, each ``(N,)``.
     """
     masks = sample_masks(model, x, num_samples, seed=seed)
-    vote = 2 * masks.sum(0) > num_samples  # (N, *y_shape); a tie is background
+    vote = majority_vote(masks)  # (N, *y_shape); a tie is background
     flat = (len(x), 1, -1)  # one row of all pixels per image
     gt = y.reshape(flat)
     return {
