@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
 from plausible.metrics.progress import format_duration
 
-__all__ = ["Eta", "format_cell", "train_and_evaluate"]
+__all__ = ["Eta", "format_cell", "override_budget", "train_and_evaluate"]
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +73,16 @@ def format_cell(row: dict[str, Any], metric: str, key: str, decimals: int) -> st
             return f"{mean:.{decimals}f}"
         return f"{mean:.{decimals}f} ± {stderr:.{decimals}f}"
     return f"{float(value):.{decimals}f}"
+
+
+def override_budget(budget: Any, **overrides: int | None) -> Any:
+    """``budget`` (a frozen dataclass) with the given fields replaced; ``None`` keeps a field.
+
+    Raises:
+        ValueError: An override below 1 (epochs, image counts), naming the setting.
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    for name, value in given.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    return dataclasses.replace(budget, **given)

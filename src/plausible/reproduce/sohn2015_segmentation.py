@@ -31,7 +31,7 @@ from plausible._version import __version__
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.segmentation import vote_scores
 from plausible.metrics.suite import summary
-from plausible.reproduce.common import Eta, train_and_evaluate
+from plausible.reproduce.common import Eta, override_budget, train_and_evaluate
 from plausible.runs import build_task, load_run
 from plausible.tasks.dense import PartialSilhouettes
 
@@ -122,20 +122,16 @@ class PartialObservationSettings:
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
             raise ValueError(f"unknown budget {self.budget!r}; choose one of {', '.join(BUDGETS)}")
-        for name in ("epochs", "train_examples", "eval_examples"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        self.resolved_budget()  # refuses overrides below 1
 
     def resolved_budget(self) -> PartialObservationBudget:
         """The budget with this settings' overrides applied."""
-        b = BUDGETS[self.budget]
-        overrides = {
-            "epochs": self.epochs,
-            "num_train": self.train_examples,
-            "eval_examples": self.eval_examples,
-        }
-        return dataclasses.replace(b, **{k: v for k, v in overrides.items() if v is not None})
+        return override_budget(
+            BUDGETS[self.budget],
+            epochs=self.epochs,
+            num_train=self.train_examples,
+            eval_examples=self.eval_examples,
+        )
 
 
 def run_config(settings: PartialObservationSettings, model: str) -> dict[str, Any]:

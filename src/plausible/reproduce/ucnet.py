@@ -33,7 +33,7 @@ from plausible._version import __version__
 from plausible.data.annotators import AnnotationSampler
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.suite import run_metrics
-from plausible.reproduce.common import Eta, format_cell, train_and_evaluate
+from plausible.reproduce.common import Eta, format_cell, override_budget, train_and_evaluate
 from plausible.runs import build_task, evaluation_settings
 
 __all__ = [
@@ -137,20 +137,16 @@ class UCNetSettings:
                 f"unknown data set(s) {unknown or '(none given)'}; "
                 f"choose from {', '.join(DATASETS)}"
             )
-        for name in ("epochs", "train_examples", "eval_examples"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        self.resolved_budget()  # refuses overrides below 1
 
     def resolved_budget(self) -> UCNetBudget:
         """The budget with this settings' overrides applied."""
-        b = BUDGETS[self.budget]
-        overrides = {
-            "epochs": self.epochs,
-            "num_train": self.train_examples,
-            "eval_examples": self.eval_examples,
-        }
-        return dataclasses.replace(b, **{k: v for k, v in overrides.items() if v is not None})
+        return override_budget(
+            BUDGETS[self.budget],
+            epochs=self.epochs,
+            num_train=self.train_examples,
+            eval_examples=self.eval_examples,
+        )
 
 
 def _task(settings: UCNetSettings, dataset: str) -> dict[str, Any]:
