@@ -14,18 +14,30 @@ def _decoder(**kwargs: object) -> SequenceDecoder:
     return SequenceDecoder(3, 5, 8, 6, 2, **kwargs).double()  # type: ignore[arg-type]
 
 
-def _unroll(dec: SequenceDecoder, context: Tensor, last: Tensor, feed: Tensor | None) -> Tensor:
-    """The decoder one GRU step at a time: read ``feed[t - 1]`` (or its own mean) at step ``t``."""
+def _unroll(
+    dec: SequenceDecoder,
+    context: Tensor,
+    last: Tensor,
+    feed: Tensor | None,
+    last_step: Tensor | None = None,
+) -> Tensor:
+    """The decoder one GRU step at a time: read ``feed[t - 1]`` (or its own mean) at step ``t``,
+    and with a step scale also the change into it, in units of the scale."""
     n, steps = context.shape[0], 4 if feed is None else feed.shape[1]
     hidden = torch.tanh(dec.init_hidden(context)).reshape(n, dec.num_layers, -1).transpose(0, 1)
     frame, outputs = last, []
+    step = torch.zeros_like(last) if last_step is None else last_step
+    scale = dec.step_scale
     for t in range(steps):
-        out, hidden = dec.gru(torch.cat([frame, context], -1)[:, None], hidden.contiguous())
+        reads = frame if scale is None else torch.cat([frame, step / scale], -1)
+        out, hidden = dec.gru(torch.cat([reads, context], -1)[:, None], hidden.contiguous())
         raw = dec.readout(out[:, 0])
         if dec.residual:
-            raw = torch.cat([frame + raw[:, :3], raw[:, 3:]], -1)
+            move = raw[:, :3] * (1.0 if scale is None else scale)
+            raw = torch.cat([frame + move, raw[:, 3:]], -1)
         outputs.append(raw)
-        frame = raw[:, :3] if feed is None else feed[:, t]
+        following = raw[:, :3] if feed is None else feed[:, t]
+        frame, step = following, following - frame
     return torch.stack(outputs, 1)
 
 
@@ -55,6 +67,36 @@ def test_free_running_feeds_back_its_own_mean(residual: bool) -> None:
     torch.testing.assert_close(dec(context, last, 4), expected)
     # Targets with teacher forcing 0 are never read.
     torch.testing.assert_close(dec(context, last, 4, targets, teacher_forcing=0.0), expected)
+
+
+@pytest.mark.parametrize("residual", [True, False], ids=str)
+def test_a_step_scaled_decoder_reads_changes_and_moves_in_step_units(residual: bool) -> None:
+    """Free running, teacher forcing in one call and the loop all read [frame, change / scale]
+    and move by scale times the readout."""
+    dec = _decoder(residual=residual, step_scale=0.25)
+    context, last, targets = _inputs()
+    step = torch.randn(4, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(
+        dec(context, last, 4, last_step=step), _unroll(dec, context, last, None, step)
+    )
+    torch.testing.assert_close(
+        dec(context, last, 4, targets, last_step=step, teacher_forcing=1.0),
+        _unroll(dec, context, last, targets, step),
+    )
+    # The change into the last observed frame is read: another one changes the first output.
+    assert not torch.allclose(dec(context, last, 1, last_step=step), dec(context, last, 1))
+    assert dec.gru.input_size == 3 + 3 + 5
+
+
+def test_a_step_scaled_decoder_with_a_constant_readout_moves_by_scale_times_it() -> None:
+    dec = _decoder(residual=True, step_scale=0.1)
+    with torch.no_grad():
+        dec.readout.weight.zero_()
+        dec.readout.bias.fill_(2.0)
+    context, last, _ = _inputs()
+    out = dec(context, last, 3)
+    expected = last[:, None] + 0.2 * torch.arange(1, 4, dtype=torch.float64)[:, None]
+    torch.testing.assert_close(out[..., :3], expected)
 
 
 def test_free_running_is_a_deterministic_map_of_its_context() -> None:
@@ -114,6 +156,10 @@ def test_decoder_refuses_mismatched_inputs() -> None:
         dec(context, last, 4, targets, teacher_forcing=1.5)
     with pytest.raises(ValueError, match=r"out_dim >= frame_dim"):
         SequenceDecoder(3, 5, 8, out_dim=2)
+    with pytest.raises(ValueError, match=r"step_scale must be a positive number, got 0"):
+        SequenceDecoder(3, 5, 8, step_scale=0)
+    with pytest.raises(ValueError, match=r"last_step of the shape of last_frame \(4, 3\)"):
+        dec(context, last, 4, last_step=last[:, :2])
 
 
 def test_encoder_summary_is_the_last_layers_final_state() -> None:

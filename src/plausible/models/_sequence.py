@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
@@ -55,6 +56,7 @@ class Forecaster(nn.Module):
         teacher_forcing: float,
         residual: bool,
         step_scale: float | None,
+        decoder_steps: bool = False,
     ) -> None:
         self.x_shape = _sequence_shape(x_shape, "x_shape")
         self.y_shape = _sequence_shape(y_shape, "y_shape")
@@ -82,15 +84,20 @@ class Forecaster(nn.Module):
             num_layers,
             residual=residual,
             teacher_forcing=teacher_forcing,
+            step_scale=step_scale if decoder_steps else None,
         )
 
     def _decode(self, x: Tensor, context: Tensor, targets: Tensor | None) -> Distribution:
         """p(y | context) for ``context`` ``(..., B, C)``: batch ``(..., B)``, event (T, D)."""
         lead = context.shape[:-1]
         last = x[:, -1].expand(*lead, -1).reshape(-1, x.shape[-1])
+        step = (x[:, -1] - x[:, -2]) if x.shape[1] > 1 else torch.zeros_like(x[:, -1])
+        step = step.expand(*lead, -1).reshape(-1, x.shape[-1])
         if targets is not None:
             targets = targets.expand(*lead, *self.y_shape).reshape(-1, *self.y_shape)
-        raw = self.decoder(context.reshape(-1, context.shape[-1]), last, self.y_shape[0], targets)
+        raw = self.decoder(
+            context.reshape(-1, context.shape[-1]), last, self.y_shape[0], targets, last_step=step
+        )
         # (N, T, P * D) -> (..., P * T * D): the head's layout, one block per parameter.
         # An explicit width, not -1, so that an empty batch reshapes too.
         width = self.num_params * self.y_shape[0] * self.y_shape[1]

@@ -73,6 +73,10 @@ class SequenceCVAE(LatentPasses, Forecaster):
         step_scale: Typical change between frames (data units); when given, the encoders also
             read the changes divided by it (see :class:`~plausible.nn.SequenceEncoder`). The
             forecasting tasks pass the RMS change of their training histories.
+        decoder_steps: With ``step_scale``, the decoder also reads each frame's change and
+            predicts the next one in units of ``step_scale`` (see
+            :class:`~plausible.nn.SequenceDecoder`); off by default so that runs saved before
+            it existed load unchanged.
         min_scale: Floor on the standard deviations of q(z|x,y) and p(z|x).
 
     References:
@@ -105,6 +109,7 @@ class SequenceCVAE(LatentPasses, Forecaster):
         teacher_forcing: float = 0.0,
         residual: bool = True,
         step_scale: float | None = None,
+        decoder_steps: bool = False,
         min_scale: float = 1e-4,
     ) -> None:
         super().__init__()
@@ -134,6 +139,7 @@ class SequenceCVAE(LatentPasses, Forecaster):
             teacher_forcing,
             residual,
             step_scale,
+            decoder_steps,
         )
         self.conditioning, self.prior_kind = conditioning, prior
         self.rate, self.rate_start = float(rate), float(rate if rate_start is None else rate_start)
@@ -298,6 +304,10 @@ class SequenceBaseline(Forecaster):
         step_scale: Typical change between frames (data units); when given, the encoders also
             read the changes divided by it (see :class:`~plausible.nn.SequenceEncoder`). The
             forecasting tasks pass the RMS change of their training histories.
+        decoder_steps: With ``step_scale``, the decoder also reads each frame's change and
+            predicts the next one in units of ``step_scale`` (see
+            :class:`~plausible.nn.SequenceDecoder`); off by default so that runs saved before
+            it existed load unchanged.
     """
 
     def __init__(
@@ -313,6 +323,7 @@ class SequenceBaseline(Forecaster):
         teacher_forcing: float = 0.0,
         residual: bool = True,
         step_scale: float | None = None,
+        decoder_steps: bool = False,
     ) -> None:
         super().__init__()
         h = check_count(hidden_size, "hidden_size", "SequenceBaseline", minimum=1)
@@ -328,6 +339,7 @@ class SequenceBaseline(Forecaster):
             teacher_forcing,
             residual,
             step_scale,
+            decoder_steps,
         )
 
     def _predict(self, x: object, where: str, y: Tensor | None = None) -> Distribution:

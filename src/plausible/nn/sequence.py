@@ -86,6 +86,14 @@ class SequenceDecoder(nn.Module):
     mode from them, and at sampling time there is no truth to read (docs/forecasting.md reports
     a case where this did not happen and teacher forcing fitted better).
 
+    With ``step_scale`` the decoder works in units of a typical change between frames: step
+    ``t`` also reads the change into the frame it reads, divided by ``step_scale`` (the first
+    one is the change into the last observed frame), and with ``residual`` its displacement is
+    ``step_scale`` times the network's output. A forecaster must then continue a velocity it is
+    given instead of recovering it from absolute frames through its context, and its outputs
+    are of order one instead of the size of a step, which is what lets a small GRU place a
+    20-step path to a fraction of a step.
+
     Args:
         frame_dim: Values per frame, ``D``.
         context_dim: Width of the per-sequence context vector.
@@ -95,6 +103,8 @@ class SequenceDecoder(nn.Module):
         residual: Add the first ``D`` outputs to the frame read (displacement prediction).
         teacher_forcing: Default probability of reading the true previous frame when targets
             are given, in ``[0, 1]``.
+        step_scale: Typical change between frames (data units); ``None`` reads frames alone and
+            predicts displacements in data units.
     """
 
     def __init__(
@@ -107,9 +117,12 @@ class SequenceDecoder(nn.Module):
         *,
         residual: bool = True,
         teacher_forcing: float = 0.0,
+        step_scale: float | None = None,
     ) -> None:
         super().__init__()
         out = int(frame_dim if out_dim is None else out_dim)
+        if step_scale is not None and not step_scale > 0:
+            raise ValueError(f"step_scale must be a positive number, got {step_scale}")
         if min(frame_dim, context_dim, hidden_size, num_layers) < 1 or out < frame_dim:
             raise ValueError(
                 f"SequenceDecoder needs positive sizes and out_dim >= frame_dim, got frame_dim="
@@ -120,9 +133,11 @@ class SequenceDecoder(nn.Module):
         self.hidden_size, self.num_layers = int(hidden_size), int(num_layers)
         self.residual = bool(residual)
         self.teacher_forcing = _ratio(teacher_forcing)
+        self.step_scale = None if step_scale is None else float(step_scale)
+        reads = self.frame_dim * (1 if self.step_scale is None else 2)
         self.init_hidden = nn.Linear(self.context_dim, self.num_layers * self.hidden_size)
         self.gru = nn.GRU(
-            self.frame_dim + self.context_dim, self.hidden_size, self.num_layers, batch_first=True
+            reads + self.context_dim, self.hidden_size, self.num_layers, batch_first=True
         )
         self.readout = nn.Linear(self.hidden_size, out)
 
@@ -133,6 +148,7 @@ class SequenceDecoder(nn.Module):
         num_steps: int,
         targets: Tensor | None = None,
         *,
+        last_step: Tensor | None = None,
         teacher_forcing: float | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
@@ -143,6 +159,8 @@ class SequenceDecoder(nn.Module):
             last_frame: ``(N, D)`` last observed frame.
             num_steps: Frames to produce, ``T``.
             targets: ``(N, T, D)`` true future frames, for teacher forcing; ``None`` free-runs.
+            last_step: ``(N, D)`` change into the last observed frame (read with
+                ``step_scale``; zeros if ``None``).
             teacher_forcing: Probability of reading the true previous frame (default: the one
                 given at construction); only used with ``targets``.
             generator: Source of the teacher-forcing coin flips (torch's global one if ``None``).
@@ -164,32 +182,49 @@ class SequenceDecoder(nn.Module):
                     f"SequenceDecoder: targets {tuple(targets.shape)} must hold {num_steps} "
                     f"frames for each of the {n} sequences"
                 )
+        if last_step is None:
+            last_step = torch.zeros_like(last_frame)
+        elif last_step.shape != last_frame.shape:
+            raise ValueError(
+                f"SequenceDecoder expects last_step of the shape of last_frame "
+                f"{tuple(last_frame.shape)}, got {tuple(last_step.shape)}"
+            )
         hidden = torch.tanh(self.init_hidden(context))
         hidden = hidden.reshape(n, self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
         if targets is not None and ratio == 1.0:
             # Every input is known in advance: one call over the whole sequence.
             inputs = torch.cat([last_frame[:, None], targets[:, :-1]], 1)
-            return self._emit(inputs, context, hidden)[0]
-        frame, outputs = last_frame, []
+            steps = torch.cat([last_step[:, None], inputs.diff(dim=1)], 1)
+            return self._emit(inputs, steps, context, hidden)[0]
+        frame, step, outputs = last_frame, last_step, []
         for t in range(num_steps):
-            raw, hidden = self._emit(frame[:, None], context, hidden)
+            raw, hidden = self._emit(frame[:, None], step[:, None], context, hidden)
             outputs.append(raw)
-            frame = raw[:, 0, : self.frame_dim]
+            previous, frame = frame, raw[:, 0, : self.frame_dim]
             if targets is not None and ratio > 0.0:
                 coin = torch.rand(n, 1, generator=generator, device=frame.device) < ratio
                 frame = torch.where(coin, targets[:, t].to(frame.dtype), frame)
+            step = frame - previous
         if not outputs:
             return last_frame.new_zeros(n, 0, self.out_dim)
         return torch.cat(outputs, 1)
 
-    def _emit(self, frames: Tensor, context: Tensor, hidden: Tensor) -> tuple[Tensor, Tensor]:
-        """Read ``frames`` ``(N, T, D)``; return raw outputs ``(N, T, out_dim)`` and the state."""
-        steps = context[:, None].expand(-1, frames.shape[1], -1)
-        out, hidden = self.gru(torch.cat([frames.to(steps.dtype), steps], -1), hidden)
+    def _emit(
+        self, frames: Tensor, steps: Tensor, context: Tensor, hidden: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Read ``frames`` and the ``steps`` into them ``(N, T, D)``; return raw outputs
+        ``(N, T, out_dim)`` and the state."""
+        per_step = context[:, None].expand(-1, frames.shape[1], -1)
+        reads = frames.to(per_step.dtype)
+        if self.step_scale is not None:
+            reads = torch.cat([reads, steps.to(per_step.dtype) / self.step_scale], -1)
+        out, hidden = self.gru(torch.cat([reads, per_step], -1), hidden)
         raw = self.readout(out)
         if self.residual:
-            loc = frames + raw[..., : self.frame_dim]
-            raw = torch.cat([loc, raw[..., self.frame_dim :]], -1)
+            move = raw[..., : self.frame_dim]
+            if self.step_scale is not None:
+                move = move * self.step_scale
+            raw = torch.cat([frames + move, raw[..., self.frame_dim :]], -1)
         return raw, hidden
 
 
