@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import time
 
 import torch
 
-from benchmarks.common import machine, peak_rss_mb, write_result
+from benchmarks.common import machine, peak_rss_mb, race, write_result
 from plausible.data import binarize, load_dataset
 from plausible.metrics import importance_sampled_nll, negative_elbo
 from plausible.models import VAE
@@ -81,20 +80,14 @@ def main() -> None:
     trainer = Trainer(model, ConfiguredObjective("elbo"), cfg)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     ref_gen = torch.Generator().manual_seed(args.seed)
-    ref_times = []
-    for epoch in range(epochs):
-        trainer.config.epochs = epoch + 1
-        trainer.fit({"x": train})
-        ref_times.append(reference_epoch(ref, ref_opt, train, 128, ref_gen))
-        logging.info(
-            "epoch %d: plausible %.1fs, reference %.1fs",
-            epoch + 1,
-            trainer.epoch_times[-1],
-            ref_times[-1],
-        )
-    ours = [len(train) / t for t in trainer.epoch_times[1:]]
-    theirs = [len(train) / t for t in ref_times[1:]]
-    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    timing = race(
+        trainer,
+        lambda: trainer.fit({"x": train}),
+        lambda: reference_epoch(ref, ref_opt, train, 128, ref_gen),
+        epochs=epochs,
+        examples=len(train),
+        unit="images",
+    )
     tic = time.perf_counter()
     nll = importance_sampled_nll(model, test, num_samples=k, batch_size=100, memory_budget_mb=512)
     eval_time = time.perf_counter() - tic
@@ -116,12 +109,7 @@ def main() -> None:
             "throughput": "interleaved epochs, median of 2..N",
         },
         "machine": machine(),
-        "plausible_images_per_s": statistics.median(ours),
-        "reference_images_per_s": statistics.median(theirs),
-        "throughput_ratio": statistics.median(ratios),
-        "throughput_ratios_per_epoch": ratios,
-        "plausible_train_time_s": sum(trainer.epoch_times),
-        "reference_train_time_s": sum(ref_times),
+        **timing,
         "peak_rss_mb": peak_rss_mb(),
         "test_negative_elbo": bound.to_dict(),
         "test_nll": nll.to_dict(),

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import time
 from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
 
-from benchmarks.common import machine, peak_rss_mb, write_result
+from benchmarks.common import machine, peak_rss_mb, race, write_result
 from plausible.data.annotators import make_annotated_shapes, resample_annotations
 from plausible.data.task_data import TaskData
 from plausible.metrics.segmentation import ambiguous_segmentation_metric
@@ -139,20 +138,14 @@ def main() -> None:
     trainer = Trainer(model, ConfiguredObjective("cvae"), cfg)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=LR)
     ref_gen = torch.Generator().manual_seed(args.seed)
-    ref_times = []
-    for epoch in range(epochs):
-        trainer.config.epochs = epoch + 1
-        trainer.fit(train, transform=resample_annotations)
-        ref_times.append(reference_epoch(ref, ref_opt, train, batch, ref_gen))
-        logging.info(
-            "epoch %d: plausible %.1fs, reference %.1fs",
-            epoch + 1,
-            trainer.epoch_times[-1],
-            ref_times[-1],
-        )
-    ours = [num_train / t for t in trainer.epoch_times[1:]]
-    theirs = [num_train / t for t in ref_times[1:]]
-    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    timing = race(
+        trainer,
+        lambda: trainer.fit(train, transform=resample_annotations),
+        lambda: reference_epoch(ref, ref_opt, train, batch, ref_gen),
+        epochs=epochs,
+        examples=num_train,
+        unit="images",
+    )
 
     k = args.num_samples
     tic = time.perf_counter()
@@ -181,14 +174,7 @@ def main() -> None:
             "test images",
         },
         "machine": machine(),
-        "plausible_images_per_s": statistics.median(ours),
-        "reference_images_per_s": statistics.median(theirs),
-        "throughput_ratio": statistics.median(ratios),
-        "throughput_ratios_per_epoch": ratios,
-        "plausible_epoch_times_s": trainer.epoch_times,
-        "reference_epoch_times_s": ref_times,
-        "plausible_train_time_s": sum(trainer.epoch_times),
-        "reference_train_time_s": sum(ref_times),
+        **timing,
         "peak_rss_mb": peak_rss_mb(),
         "segmentation": scores,
         "eval_images_per_s": num_test / eval_time,
