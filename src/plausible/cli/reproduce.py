@@ -57,7 +57,11 @@ def reproduce(
         int | None, typer.Option("--epochs", help="Override the budget's epochs.")
     ] = None,
     eval_examples: Annotated[
-        int | None, typer.Option("--eval-examples", help="Test images to evaluate (0: all).")
+        int | None,
+        typer.Option(
+            "--eval-examples",
+            help="Test images to evaluate (0: all); mix-and-match: test histories.",
+        ),
     ] = None,
     samples: Annotated[
         int | None,
@@ -70,7 +74,7 @@ def reproduce(
         typer.Option(
             "--train-examples",
             help="burda2016: training images (0: all 59,600); ucnet, sohn2015-segmentation: "
-            "training images of the generated sets.",
+            "training images of the generated sets; mix-and-match: training sequences per set.",
         ),
     ] = None,
     threads: Annotated[
@@ -127,7 +131,6 @@ def reproduce(
                 "--quadrants": quadrants or more_quadrants,
                 "--binarize": binarize,
                 "--samples": samples,
-                "--train-examples": train_examples,
                 "--data-dir": data_dir,
             }
             _reproduce_mix_and_match(
@@ -136,6 +139,8 @@ def reproduce(
                 out=out,
                 resume=resume,
                 epochs=epochs,
+                train_examples=train_examples,
+                eval_examples=eval_examples,
                 threads=threads,
                 device=device,
                 unused=[name for name, value in given.items() if value],
@@ -182,7 +187,7 @@ def reproduce(
             )
             return
         if train_examples is not None:
-            raise ValueError("--train-examples applies to burda2016 only")
+            raise ValueError("--train-examples does not apply to sohn2015")
         _reproduce_sohn2015(
             paper=paper,
             dataset=dataset or "fashion-mnist",
@@ -298,6 +303,8 @@ def _reproduce_mix_and_match(
     out: Path | None,
     resume: bool,
     epochs: int | None,
+    train_examples: int | None,
+    eval_examples: int | None,
     threads: int,
     device: str,
     unused: list[str],
@@ -317,6 +324,8 @@ def _reproduce_mix_and_match(
         num_threads=threads,
         device=device,
         epochs=epochs,
+        train_examples=train_examples,
+        eval_examples=eval_examples,
     )
     folder = out or Path("runs") / f"mix-and-match-{budget}"
     results = reproduce_mix_and_match(settings, folder, resume=resume)
