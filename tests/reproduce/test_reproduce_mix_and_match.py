@@ -1,4 +1,4 @@
-"""The Mix-and-Match reproduction end to end on a tiny budget: the law's row, the table, the runs."""
+"""The Mix-and-Match reproduction end to end on a tiny budget: the law's row, table and runs."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def test_table_puts_the_law_first_and_scores_it_by_its_exact_density(tmp_path: P
         assert config["model"]["decoder_steps"] is True
         assert config["model"]["teacher_forcing"] == 1.0
         assert config["training"]["lr_schedule"] == "cosine"
+        assert config["training"]["restore_best"] is False
         assert config["task"]["num_train"] == 64
 
 

@@ -1,15 +1,23 @@
-"""What the reproductions share: train-or-reuse one run folder, and the time left."""
+"""What the reproductions share: train-or-reuse one run folder, the time left, and the loop
+that fills a table of models per data set below the law's own row."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from plausible._version import __version__
+from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.progress import format_duration
 
-__all__ = ["Eta", "format_cell", "override_budget", "train_and_evaluate"]
+__all__ = ["Eta", "format_cell", "override_budget", "reproduce_table", "train_and_evaluate"]
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +94,64 @@ def override_budget(budget: Any, **overrides: int | None) -> Any:
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     return dataclasses.replace(budget, **given)
+
+
+def reproduce_table(
+    *,
+    experiment: str,
+    protocol: dict[str, Any],
+    datasets: Sequence[str],
+    models: Sequence[str],
+    truth_row: Callable[[str], dict[str, Any]],
+    run_config: Callable[[str, str], dict[str, Any]],
+    format_table: Callable[[dict[str, Any]], str],
+    out_dir: str | Path,
+    resume: bool,
+) -> dict[str, Any]:
+    """Score the law's own sampler, then train and score each model, on each data set.
+
+    Args:
+        experiment: Title of the table.
+        protocol: The settings that describe the runs, stored with the results.
+        datasets: Data sets, one table section each.
+        models: Model keys, in the table's order.
+        truth_row: ``dataset -> metrics`` of the exact law's sampler (the first row).
+        run_config: ``(dataset, model) -> recipe`` of one run.
+        format_table: ``results -> markdown``.
+        out_dir: Receives ``<dataset>/<model>/`` run folders, ``table.md`` and
+            ``results.json``.
+        resume: Reuse finished runs and continue checkpointed ones.
+
+    Returns:
+        ``experiment``, ``protocol``, ``versions``, ``machine``, ``datasets`` (per data set,
+        the test metrics of ``truth`` and of every model) and ``wall_time_s``.
+    """
+    out = Path(out_dir)
+    tic = time.perf_counter()
+    results: dict[str, Any] = {
+        "experiment": experiment,
+        "protocol": protocol,
+        "versions": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "plausible": __version__,
+        },
+        "machine": platform.machine(),
+        "datasets": {},
+    }
+    eta = Eta(len(datasets) * len(models))
+    for dataset in datasets:
+        rows: dict[str, Any] = {"truth": truth_row(dataset)}
+        for model in models:
+            t0 = time.perf_counter()
+            log.info("model %d of %d: %s on %s%s", eta.done + 1, eta.total, model, dataset, eta)
+            config = run_config(dataset, model)
+            run_summary, reused = train_and_evaluate(config, out / dataset / model, resume=resume)
+            eta.add(time.perf_counter() - t0, reused=reused)
+            rows[model] = run_summary.get("test", {})
+        results["datasets"][dataset] = rows
+    results["wall_time_s"] = time.perf_counter() - tic
+    atomic_write_text(out / "table.md", format_table(results))
+    atomic_write_json(out / "results.json", results)
+    log.info("wrote %s in %.0f s", out / "table.md", results["wall_time_s"])
+    return results
