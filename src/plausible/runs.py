@@ -33,7 +33,12 @@ from plausible.io import atomic_write_json
 from plausible.metrics.suite import EvaluationInterrupted, run_metrics
 from plausible.registry import TASKS
 from plausible.reports import write_report
-from plausible.reports.evaluation import reattach_sections, summary_section
+from plausible.reports.evaluation import (
+    reattach_sections,
+    suite_figures,
+    summary_section,
+    write_evaluation,
+)
 from plausible.run_folder import folder_state, resolve_run
 from plausible.tasks.base import Task, TaskData
 from plausible.training import ConfiguredObjective, Trainer, TrainerConfig, load_metrics
@@ -317,6 +322,10 @@ def _evaluate(
     summary["test"] = metrics
     summary["evaluation"] = {"seed": eval_settings["seed"], "settings": _jsonable(eval_settings)}
     atomic_write_json(path / "summary.json", summary)
+    if results:
+        # The metrics' details (curves, per-dimension KLs) live in evaluation.json, as after
+        # `plausible evaluate --metrics`; summary.json keeps the headline values.
+        write_evaluation(path, results)
     records = load_metrics(path / "metrics.jsonl") if (path / "metrics.jsonl").exists() else []
     if figures:
         log.info("drawing the figures into %s", path / "figures")
@@ -332,6 +341,10 @@ def _evaluate(
         if figures
         else {}
     )
+    if figures and results:
+        # The suite's own figures (the diversity-quality curve, KL bars, labelled traversals).
+        title = str(config.get("description", ""))[:60] or path.name
+        figs.update(suite_figures(model, data, results, path / "figures", title=title))
     old_report = (path / "report.md").read_text() if (path / "report.md").exists() else ""
     write_report(
         path,

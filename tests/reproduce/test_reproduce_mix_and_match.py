@@ -16,6 +16,7 @@ from plausible.reproduce.mix_and_match import (
 from plausible.runs import build_task
 
 TINY = {
+    "budget": "full",  # the full budget adds the diversity-quality sweep of the two CVAEs
     "datasets": ("branching-trajectories",),
     "epochs": 1,
     "train_examples": 64,
@@ -63,6 +64,14 @@ def test_table_puts_the_law_first_and_scores_it_by_its_exact_density(tmp_path: P
         assert config["training"]["lr_schedule"] == "cosine"
         assert config["training"]["restore_best"] is False
         assert config["task"]["num_train"] == 64
+    # The sweep's curve is kept beside the headline values, and drawn.
+    for key in ("concat", "mix-and-match"):
+        run = tmp_path / "branching-trajectories" / key
+        evaluation = json.loads((run / "evaluation.json").read_text())
+        curve = evaluation["forecast-diversity-quality"]["details"]["curve"]
+        assert [row["temperature"] for row in curve] == [0.0, 0.5, 1.0, 1.5, 2.0]
+        assert (run / "figures" / "suite_forecast_diversity_quality.png").is_file()
+        assert "suite_forecast_diversity_quality.png" in (run / "report.md").read_text()
 
 
 def test_settings_refuse_empty_budgets_and_unknown_sets() -> None:
