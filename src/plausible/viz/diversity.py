@@ -67,6 +67,13 @@ def diversity_quality_curve(
                     xytext=(4, 4),
                     fontsize=7,
                     color=f"C{i}",
+                    # A light box keeps the label legible where it crosses a reference line.
+                    bbox={
+                        "boxstyle": "round,pad=0.1",
+                        "facecolor": "white",
+                        "alpha": 0.8,
+                        "edgecolor": "none",
+                    },
                 )
         ax.axvline(50, color="0.4", linestyle="--", linewidth=1, label="indistinguishable (50%)")
         if reference_apd is not None:
