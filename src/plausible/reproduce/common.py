@@ -9,7 +9,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -17,7 +17,14 @@ from plausible._version import __version__
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.progress import format_duration
 
-__all__ = ["Eta", "format_cell", "override_budget", "reproduce_table", "train_and_evaluate"]
+__all__ = [
+    "Eta",
+    "TableSettings",
+    "format_cell",
+    "override_budget",
+    "reproduce_table",
+    "train_and_evaluate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +103,37 @@ def override_budget(budget: Any, **overrides: int | None) -> Any:
     return dataclasses.replace(budget, **given)
 
 
+class TableSettings(Protocol):
+    """What :func:`reproduce_table` reads of a reproduction's settings."""
+
+    @property
+    def datasets(self) -> Sequence[str]: ...
+
+    @property
+    def budget(self) -> str: ...
+
+    @property
+    def latent_dim(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    def resolved_budget(self) -> Any:
+        """The budget (a dataclass) with the settings' overrides applied."""
+        ...
+
+
+S = TypeVar("S", bound=TableSettings)
+
+
 def reproduce_table(
+    settings: S,
     *,
     experiment: str,
     protocol: dict[str, Any],
-    datasets: Sequence[str],
     models: Sequence[str],
-    truth_row: Callable[[str], dict[str, Any]],
-    run_config: Callable[[str, str], dict[str, Any]],
+    truth_row: Callable[[S, str], dict[str, Any]],
+    run_config: Callable[[S, str, str], dict[str, Any]],
     format_table: Callable[[dict[str, Any]], str],
     out_dir: str | Path,
     resume: bool,
@@ -111,12 +141,13 @@ def reproduce_table(
     """Score the law's own sampler, then train and score each model, on each data set.
 
     Args:
+        settings: The reproduction's settings; its data sets are the table's sections.
         experiment: Title of the table.
-        protocol: The settings that describe the runs, stored with the results.
-        datasets: Data sets, one table section each.
+        protocol: The settings that describe the runs beyond data sets, budget, latent size
+            and seed (which are taken from ``settings``), stored with the results.
         models: Model keys, in the table's order.
-        truth_row: ``dataset -> metrics`` of the exact law's sampler (the first row).
-        run_config: ``(dataset, model) -> recipe`` of one run.
+        truth_row: ``(settings, dataset) -> metrics`` of the exact law's sampler (first row).
+        run_config: ``(settings, dataset, model) -> recipe`` of one run.
         format_table: ``results -> markdown``.
         out_dir: Receives ``<dataset>/<model>/`` run folders, ``table.md`` and
             ``results.json``.
@@ -130,7 +161,14 @@ def reproduce_table(
     tic = time.perf_counter()
     results: dict[str, Any] = {
         "experiment": experiment,
-        "protocol": protocol,
+        "protocol": {
+            "datasets": list(settings.datasets),
+            "budget_name": settings.budget,
+            "budget": dataclasses.asdict(settings.resolved_budget()),
+            "latent_dim": settings.latent_dim,
+            "seed": settings.seed,
+            **protocol,
+        },
         "versions": {
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -139,13 +177,13 @@ def reproduce_table(
         "machine": platform.machine(),
         "datasets": {},
     }
-    eta = Eta(len(datasets) * len(models))
-    for dataset in datasets:
-        rows: dict[str, Any] = {"truth": truth_row(dataset)}
+    eta = Eta(len(settings.datasets) * len(models))
+    for dataset in settings.datasets:
+        rows: dict[str, Any] = {"truth": truth_row(settings, dataset)}
         for model in models:
             t0 = time.perf_counter()
             log.info("model %d of %d: %s on %s%s", eta.done + 1, eta.total, model, dataset, eta)
-            config = run_config(dataset, model)
+            config = run_config(settings, dataset, model)
             run_summary, reused = train_and_evaluate(config, out / dataset / model, resume=resume)
             eta.add(time.perf_counter() - t0, reused=reused)
             rows[model] = run_summary.get("test", {})

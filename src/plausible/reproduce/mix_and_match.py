@@ -14,7 +14,6 @@ the law's exact values stand in for the reference.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,23 +235,17 @@ def reproduce_mix_and_match(
 
     Writes ``out_dir/<dataset>/<model>/`` run folders, ``table.md`` and ``results.json``.
     """
-    budget = settings.resolved_budget()
     return reproduce_table(
+        settings,
         experiment="Aliakbarian et al. (2020), concatenation vs Mix-and-Match conditioning",
         protocol={
-            "datasets": list(settings.datasets),
-            "budget_name": settings.budget,
-            "budget": dataclasses.asdict(budget),
-            "latent_dim": settings.latent_dim,
             "hidden_size": settings.hidden_size,
             "rate": settings.rate,
-            "seed": settings.seed,
             "metrics": "DLow's eval.py conventions (see docs/forecasting.md)",
         },
-        datasets=settings.datasets,
         models=MODEL_KEYS,
-        truth_row=lambda dataset: ground_truth_row(settings, dataset),
-        run_config=lambda dataset, model: run_config(settings, dataset, model),
+        truth_row=ground_truth_row,
+        run_config=run_config,
         format_table=format_table,
         out_dir=out_dir,
         resume=resume,

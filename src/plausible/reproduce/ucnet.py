@@ -14,7 +14,6 @@ obtained here; the table states the paper's claim next to our numbers instead of
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,22 +217,16 @@ def reproduce_ucnet(
 
     Writes ``out_dir/<dataset>/<model>/`` run folders, ``table.md`` and ``results.json``.
     """
-    budget = settings.resolved_budget()
     return reproduce_table(
+        settings,
         experiment="UC-Net and the Probabilistic U-Net against a U-Net, graders' law known",
         protocol={
-            "datasets": list(settings.datasets),
-            "budget_name": settings.budget,
-            "budget": dataclasses.asdict(budget),
-            "latent_dim": settings.latent_dim,
             "channels": list(settings.channels),
-            "seed": settings.seed,
             "metrics": "see docs/dense.md for every convention",
         },
-        datasets=settings.datasets,
         models=MODEL_KEYS,
-        truth_row=lambda dataset: ground_truth_row(settings, dataset),
-        run_config=lambda dataset, model: run_config(settings, dataset, model),
+        truth_row=ground_truth_row,
+        run_config=run_config,
         format_table=format_table,
         out_dir=out_dir,
         resume=resume,
