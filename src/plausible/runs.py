@@ -111,6 +111,9 @@ def train_run(
     out = Path(out_dir)
     # Under torchrun every rank trains; rank 0 alone writes the run folder.
     is_main = int(os.environ.get("RANK", "0")) == 0
+    # A mistake in the recipe is reported first, whatever the folder holds: it is the error the
+    # user must fix either way (and the folder rules compare valid recipes).
+    validate_config(config)
     resolved = resolve_run(config, out, resume=resume, is_main=is_main)
     cfg = validate_config(resolved.config)
     resume = resolved.resume

@@ -246,6 +246,16 @@ def test_existing_run_folder_is_not_overwritten(trained_run: Path) -> None:
     assert "already holds a run" in result.output and "--resume" in result.output
 
 
+def test_a_recipe_mistake_is_named_before_the_folder_rules(trained_run: Path) -> None:
+    # After `make demo` the default folder holds a run; a bad --set must still say what is bad.
+    result = _invoke(
+        "train", "vae-digits", "--out", str(trained_run), "--set", "training.epochs=abc"
+    )
+    assert result.exit_code == 2
+    assert "training.epochs must be an integer" in result.output
+    assert "already holds a run" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
