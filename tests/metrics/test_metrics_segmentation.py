@@ -19,6 +19,8 @@ from plausible.data.annotators import (
 )
 from plausible.data.task_data import TaskData
 from plausible.metrics.segmentation import (
+    _energy,
+    _nearest_shares,
     generalized_energy_distance,
     hungarian_matched_iou,
     iou,
@@ -217,6 +219,9 @@ def test_the_exact_law_sampler_scores_ged_0_and_hm_iou_1() -> None:
     assert out["hm_iou"] == {"mean": 1.0, "stderr": 0.0}
     assert out["sample_diversity"]["mean"] == pytest.approx(out["annotation_diversity"]["mean"])
     assert out["details"]["num_examples"] == 24 and out["settings"]["num_samples"] == 16
+    # 6, 4, 4 and 2 of the 16 samples equal each grader's mask: the frequencies are the law's.
+    assert out["frequency_tv"] == {"mean": 0.0, "stderr": 0.0}
+    assert out["details"]["nearest_share"] == pytest.approx(list(PROBS), abs=1e-12)
     # With K = 5 the quotas are not integers and with i.i.d. draws not even close: GED > 0.
     five = _run(
         AnnotationSampler.from_split(data.test),
@@ -257,6 +262,9 @@ def test_the_majority_vote_gets_the_ged_computed_by_hand() -> None:
     assert got["ged"]["stderr"] == pytest.approx(np.std(ged, ddof=1) / math.sqrt(6), abs=1e-12)
     assert got["hm_iou"]["mean"] == pytest.approx(np.mean([h for _, h in hand]), abs=1e-12)
     assert got["sample_diversity"]["mean"] == 0.0
+    # Every sample is the small mask, nearest to the small grader alone: TV = 1 - 0.375.
+    assert got["frequency_tv"] == {"mean": pytest.approx(1 - PROBS[0], abs=1e-12), "stderr": 0.0}
+    assert got["details"]["nearest_share"] == pytest.approx([1.0, 0.0, 0.0, 0.0], abs=1e-12)
     # One example through the plain function, too.
     x0 = data.test["x"][:1]
     single = generalized_energy_distance(
@@ -271,6 +279,22 @@ def test_the_majority_vote_gets_the_ged_computed_by_hand() -> None:
     assert seg["iou_single"]["mean"] == seg["iou"]["mean"]
     acc = [float((d["annotations"][n, 0] == d["y"][n]).double().mean()) for n in range(6)]
     assert seg["pixel_accuracy"]["mean"] == pytest.approx(np.mean(acc), abs=1e-12)
+
+
+def test_frequency_tv_pools_equal_annotations_and_splits_ties() -> None:
+    # Four pixels. Annotations: A = {0, 1} twice (probs 0.2 and 0.3) and B = {2, 3} (0.5).
+    a, b = torch.tensor([1, 1, 0, 0]).bool(), torch.tensor([0, 0, 1, 1]).bool()
+    annotations = torch.stack([a, a, b])[None]  # (1, 3, 4)
+    probs = torch.tensor([[0.2, 0.3, 0.5]], dtype=torch.float64)
+    # Samples: A; B; {1, 2}, which has IoU 1/3 with both, so it counts half to each.
+    samples = torch.stack([a, b, torch.tensor([0, 1, 1, 0]).bool()])[None]  # (1, 3, 4)
+    terms = _energy(samples, annotations, probs)
+    shares, tv = _nearest_shares(terms["d_sy"], terms["d_yy"], probs)
+    assert shares[0].tolist() == pytest.approx([1.5 / 3, 0.0, 1.5 / 3], abs=1e-12)
+    assert float(tv[0]) == pytest.approx(0.0, abs=1e-12)  # pooled law: 0.5 and 0.5
+    # Three copies of B: shares (0, 0, 1) against the law (0.5, 0, 0.5).
+    terms = _energy(b.expand(1, 3, 4), annotations, probs)
+    assert float(_nearest_shares(terms["d_sy"], terms["d_yy"], probs)[1][0]) == pytest.approx(0.5)
 
 
 class _TwoMasks(nn.Module):

@@ -203,7 +203,36 @@ def _energy(samples: Tensor, annotations: Tensor, probs: Tensor) -> dict[str, Te
         "sample_diversity": quad(w_s, w_s),
         "annotation_diversity": quad(w_y, w_y),
         "d_sy": d[:, :k, k:],
+        "d_yy": d[:, k:, k:],
     }
+
+
+def _nearest_shares(d_sy: Tensor, d_yy: Tensor, probs: Tensor) -> tuple[Tensor, Tensor]:
+    """How often the samples follow each annotation, against the annotations' probabilities.
+
+    Each sample is credited to the annotation nearest to it (largest IoU). Equal annotations are
+    one mask: their probabilities pool on the first of them, and so do the samples' credits; a
+    sample equally near several different masks splits its credit between them equally.
+
+    Args:
+        d_sy: ``(B, K, A)`` distances between samples and annotations.
+        d_yy: ``(B, A, A)`` distances between annotations.
+        probs: ``(B, A)`` float64.
+
+    Returns:
+        ``(shares, tv)``: ``(B, A)`` float64 share of the K samples nearest each annotation
+        (0 on an annotation that repeats an earlier one), and ``(B,)`` the total variation
+        distance ``½ Σ_a |share_a − law_a|`` between those shares and the pooled probabilities.
+    """
+    b, k, a = d_sy.shape
+    first = (d_yy == 0).to(torch.uint8).argmax(-1)  # (B, A): the first annotation equal to a
+    nearest = (d_sy == d_sy.min(-1, keepdim=True).values).double()  # (B, K, A)
+    pooled = torch.zeros_like(nearest).scatter_reduce_(
+        2, first[:, None, :].expand(b, k, a), nearest, "amax"
+    )
+    shares = (pooled / pooled.sum(-1, keepdim=True)).mean(1)  # (B, A)
+    law = torch.zeros_like(probs).scatter_add_(1, first, probs)
+    return shares, 0.5 * (shares - law).abs().sum(-1)
 
 
 class EnergyDistance(NamedTuple):
@@ -414,7 +443,7 @@ def _test_images(
 @suite_metric(
     "ambiguous-segmentation",
     "K sampled masks against every grader's mask: GED (squared, 1 - IoU) and Hungarian-matched IoU",
-    directions={"ged": "lower", "hm_iou": "higher"},
+    directions={"ged": "lower", "hm_iou": "higher", "frequency_tv": "lower"},
 )
 def ambiguous_segmentation_metric(
     model: nn.Module, data: TaskData, settings: dict[str, Any]
@@ -445,7 +474,9 @@ def ambiguous_segmentation_metric(
         rows = slice(start, start + _CHUNK)
         s = masks[:, rows].reshape(k, len(flat_a[rows]), -1).transpose(0, 1)  # (B, K, P)
         terms = _energy(s, flat_a[rows], probs[rows])
-        terms["hm_iou"] = _matched_iou(terms.pop("d_sy"), probs[rows])
+        d_sy, d_yy = terms.pop("d_sy"), terms.pop("d_yy")
+        terms["hm_iou"] = _matched_iou(d_sy, probs[rows])
+        terms["nearest_share"], terms["frequency_tv"] = _nearest_shares(d_sy, d_yy, probs[rows])
         for key, value in terms.items():
             parts.setdefault(key, []).append(value)
     per_image = {key: torch.cat(values) for key, values in parts.items()}
@@ -454,9 +485,13 @@ def ambiguous_segmentation_metric(
         "hm_iou": summary(per_image["hm_iou"]),
         "sample_diversity": summary(per_image["sample_diversity"]),
         "annotation_diversity": summary(per_image["annotation_diversity"]),
+        "frequency_tv": summary(per_image["frequency_tv"]),
         "settings": opts,
         "details": {
             "num_examples": len(x),
+            # Meaningful where an annotation's index means the same grader in every image.
+            "nearest_share": per_image["nearest_share"].mean(0).tolist(),
+            "annotation_probs": probs.mean(0).tolist(),
             "num_annotations": int(annotations.shape[1]),
             "cross_distance": summary(per_image["cross"]),
             "distance": "d = 1 - IoU; two empty masks have IoU 1 (d = 0)",
@@ -467,6 +502,10 @@ def ambiguous_segmentation_metric(
             "hm_iou": (
                 "annotations repeated to K masks by largest-remainder quotas of probs * K, "
                 "matched one to one with the samples by maximal total IoU"
+            ),
+            "frequency_tv": (
+                "total variation between the share of samples nearest each annotation (by IoU; "
+                "equal annotations pooled, ties split) and the annotation probabilities, per image"
             ),
             "masks": f"model.sample(x, {k}, mean=True) > 0.5",
         },
