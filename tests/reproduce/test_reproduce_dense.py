@@ -6,14 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from plausible.reproduce.sohn2015_segmentation import (
     BLOCKS,
     FRACTIONS,
+    ORACLE,
     PartialObservationSettings,
     reproduce_sohn2015_segmentation,
+    run_config,
 )
 from plausible.reproduce.ucnet import UCNetSettings, reproduce_ucnet
+from plausible.runs import build_task, load_run
+from plausible.tasks.dense import PartialSilhouettes
 
 
 def test_ucnet_table_puts_the_exact_law_first_with_ged_zero_and_hm_iou_one(
@@ -56,6 +61,19 @@ def test_partial_observation_table_has_nine_cells_with_paired_gaps(tmp_path: Pat
             direct = cell["cvae"][metric]["mean"] - cell["baseline"][metric]["mean"]
             assert gap == pytest.approx(direct, abs=1e-12)
             assert 0.0 <= cell["baseline"][metric]["mean"] <= 1.0
+    # The diagnostic column equals the CVAE decoded at E[z|x,y], computed here directly.
+    cvae = load_run(tmp_path / "cvae").model
+    task = build_task(run_config(settings, "cvae"))
+    assert isinstance(task, PartialSilhouettes)
+    split = task.held_out(task.scenes()[2], FRACTIONS[2], BLOCKS[0], settings.seed + 1020)
+    x, y = split["x"], split["y"]
+    with torch.no_grad():
+        pred = cvae.generate(x, cvae.recognize(x, y).mean).mean > 0.5
+    inter = (pred & y.bool()).flatten(1).sum(1).double()
+    union = (pred | y.bool()).flatten(1).sum(1).double()
+    want = torch.where(union > 0, inter / union.clamp_min(1), 1.0).mean()
+    got = cells["0.7/1"][ORACLE]["iou"]["mean"]
+    assert got == pytest.approx(float(want), abs=1e-12)
     table = (tmp_path / "table.md").read_text()
     assert table.count("| 70% | 1x1 |") == 2  # the IoU and the pixel-accuracy tables
     assert "89.44" in table  # the published number sits next to ours
