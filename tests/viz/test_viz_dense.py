@@ -129,9 +129,9 @@ def test_ambiguity_figure_shows_every_mask_and_sample(tmp_path: Path, drawn: lis
     assert titles == [
         "RGB",
         "depth",
-        "grader 1\nw = 0.50",
-        "grader 2\nw = 0.30",
-        "grader 3\nw = 0.20",
+        "grader 1\nw = 0.5",
+        "grader 2\nw = 0.3",
+        "grader 3\nw = 0.2",
         "sample 1",
         "sample 2",
         "sample 3",
@@ -216,7 +216,7 @@ def test_ambiguity_figure_titles_each_examples_own_weights(
     )
     grid = drawn[0].grid(1 + 2 + 1 + 2)
     assert [grid[0][1].title, grid[0][2].title] == ["grader 1\nw = 0.25", "grader 2\nw = 0.75"]
-    assert [grid[1][1].title, grid[1][2].title] == ["w = 0.60", "w = 0.40"]
+    assert [grid[1][1].title, grid[1][2].title] == ["w = 0.6", "w = 0.4"]
 
 
 @pytest.mark.parametrize(

@@ -154,7 +154,7 @@ def ambiguity_figure(
     columns = ["input" if c < 3 else "RGB", *([extra] if extra else [])]
     per_row = weights is not None and not np.allclose(weights[:rows], weights[:1])
     for a in range(num_graders):
-        suffix = "" if weights is None or per_row else f"\nw = {weights[0, a]:.2f}"
+        suffix = "" if weights is None or per_row else f"\nw = {weights[0, a]:.3g}"
         columns.append(f"grader {a + 1}{suffix}")
     columns += [f"sample {s + 1}" for s in range(k)] + ["sample mean", uncertainty_label]
     finite = unc[:rows][np.isfinite(unc[:rows])]
@@ -179,7 +179,7 @@ def ambiguity_figure(
             for r in range(rows):
                 for a in range(num_graders):
                     head = f"grader {a + 1}\n" if r == 0 else ""
-                    axes[r, first + a].set_title(f"{head}w = {weights[r, a]:.2f}", fontsize=8)
+                    axes[r, first + a].set_title(f"{head}w = {weights[r, a]:.3g}", fontsize=8)
         fig.colorbar(image, ax=list(axes[:, -1]), label=uncertainty_label, shrink=0.9)
         if title:
             fig.suptitle(title)
