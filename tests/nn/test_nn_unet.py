@@ -8,7 +8,15 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from plausible.nn import ConvEncoder, DownEncoder, FeatureExpanding, LatentInjection, UNet
+from plausible.models.dense import DenseBaseline
+from plausible.nn import (
+    ConvEncoder,
+    DownEncoder,
+    FeatureExpanding,
+    LatentInjection,
+    UNet,
+    pointwise_head,
+)
 
 
 def _grad_support(net: nn.Module, shape: tuple[int, ...], pixel: tuple[int, int]) -> Tensor:
@@ -229,3 +237,22 @@ def test_feature_expanding_gradients_reach_every_parameter_and_errors_are_clear(
         net(torch.zeros(2, 3, 5, 4), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="noise_scale must be positive"):
         FeatureExpanding(3, 2, 2, noise_scale=0.0)
+
+
+def test_pointwise_head_is_the_same_mlp_at_every_pixel() -> None:
+    torch.manual_seed(0)
+    head = pointwise_head(5, 2, hidden=(7, 3), activation="tanh")
+    convs = [m for m in head.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [7, 3, 2]
+    f = torch.randn(4, 5, 6, 3)
+    h = f.permute(0, 2, 3, 1)  # (B, H, W, 5): one feature vector per pixel
+    for i, conv in enumerate(convs):
+        h = h @ conv.weight[:, :, 0, 0].T + conv.bias
+        h = torch.tanh(h) if i < len(convs) - 1 else h
+    torch.testing.assert_close(head(f), h.permute(0, 3, 1, 2))
+    # No hidden widths: one 1x1 convolution, the layout of the plain U-Net's output layer.
+    single = pointwise_head(5, 2)
+    assert isinstance(single, nn.Conv2d) and single.kernel_size == (1, 1)
+    assert list(DenseBaseline().state_dict())[-2:] == ["output.weight", "output.bias"]
+    with pytest.raises(ValueError, match="widths must be positive"):
+        pointwise_head(5, 2, hidden=(0,))

@@ -16,7 +16,7 @@ from plausible.models._conditional import Likelihood, check_pair, positive_shape
 from plausible.models._validation import apply_head, check_batch, check_count, check_finite
 from plausible.models.baseline import BaselineOutput
 from plausible.models.cvae import CVAEOutput, LatentPasses
-from plausible.nn import DownEncoder, FeatureExpanding, LatentInjection, UNet
+from plausible.nn import DownEncoder, FeatureExpanding, LatentInjection, UNet, pointwise_head
 from plausible.nn.mlp import Activation, make_activation
 from plausible.registry import MODELS
 
@@ -274,6 +274,9 @@ class DenseBaseline(_DenseOutputs):
         y_shape: ``(C', H, W)`` output map.
         channels: U-Net channels per level.
         feature_channels: Channels of the U-Net's last features.
+        head_hidden: Hidden 1x1 convolutions between the features and the output; ``()`` is
+            one 1x1 convolution. ``(32, 32)`` matches a :class:`DenseCVAE`'s default
+            ``combine_hidden``: the same network without the latent.
         likelihood: Observation model of each output value.
         activation: Non-linearity.
     """
@@ -285,6 +288,7 @@ class DenseBaseline(_DenseOutputs):
         *,
         channels: Sequence[int] = (16, 32, 64),
         feature_channels: int = 16,
+        head_hidden: Sequence[int] = (),
         likelihood: Likelihood = "bernoulli",
         activation: Activation = "relu",
     ) -> None:
@@ -292,8 +296,11 @@ class DenseBaseline(_DenseOutputs):
         self._setup(
             "DenseBaseline", x_shape, y_shape, channels, feature_channels, likelihood, activation
         )
-        self.output = nn.Conv2d(
-            self.feature_channels, self.likelihood.num_params * self.y_shape[0], 1
+        self.output = pointwise_head(
+            self.feature_channels,
+            self.likelihood.num_params * self.y_shape[0],
+            hidden=tuple(int(k) for k in head_hidden),
+            activation=activation,
         )
 
     def _predict(self, x: Tensor) -> Distribution:

@@ -7,7 +7,7 @@ from plausible.nn.joint import JointMLP
 from plausible.nn.mixing import mix_and_match, sample_units
 from plausible.nn.mlp import MLP, make_activation
 from plausible.nn.sequence import SequenceDecoder, SequenceEncoder
-from plausible.nn.unet import DownEncoder, FeatureExpanding, LatentInjection, UNet
+from plausible.nn.unet import DownEncoder, FeatureExpanding, LatentInjection, UNet, pointwise_head
 
 __all__ = [
     "MLP",
@@ -24,6 +24,7 @@ __all__ = [
     "UNet",
     "make_activation",
     "mix_and_match",
+    "pointwise_head",
     "region_mask",
     "sample_units",
 ]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from plausible.nn.mlp import Activation, make_activation
 
-__all__ = ["DownEncoder", "FeatureExpanding", "LatentInjection", "UNet"]
+__all__ = ["DownEncoder", "FeatureExpanding", "LatentInjection", "UNet", "pointwise_head"]
 
 
 def _widths(channels: Sequence[int], what: str) -> list[int]:
@@ -169,6 +169,37 @@ def _pointwise_stack(
     if any(w <= 0 for w in widths):
         raise ValueError(f"1x1 convolution widths must be positive, got {widths}")
     return widths, nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in itertools.pairwise(widths))
+
+
+def pointwise_head(
+    in_channels: int,
+    out_channels: int,
+    *,
+    hidden: Sequence[int] = (),
+    activation: Activation = "relu",
+) -> nn.Module:
+    """1x1 convolutions from a feature map to the output, activations between them.
+
+    With ``hidden = ()`` it is one ``nn.Conv2d`` (the plain U-Net's output layer); with the
+    widths of :class:`LatentInjection`'s ``hidden`` it is that head without the latent, the
+    deterministic counterpart of a Probabilistic U-Net.
+
+    Args:
+        in_channels: Channels of the feature map.
+        out_channels: Channels of the output.
+        hidden: Widths of the hidden 1x1 convolutions.
+        activation: Non-linearity between them.
+
+    Returns:
+        A module mapping ``(B, in_channels, H, W)`` to ``(B, out_channels, H, W)``.
+    """
+    _, convs = _pointwise_stack(in_channels, hidden, out_channels)
+    if len(convs) == 1:
+        return convs[0]
+    layers: list[nn.Module] = []
+    for conv in convs:
+        layers += [conv, make_activation(activation)]
+    return nn.Sequential(*layers[:-1])
 
 
 def _check_joint(

@@ -191,7 +191,7 @@ def run_config(settings: PartialObservationSettings, model: str) -> dict[str, An
 
 
 @torch.no_grad()
-def _scores_given_truth(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+def _scores_given_truth(model: Any, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
     """IoU and pixel accuracy of p(y|x,z) > 0.5 at z = E[z|x,y], the true mask's own code.
 
     Not a prediction (it reads the truth): it shows what the latent can add once the mask is
