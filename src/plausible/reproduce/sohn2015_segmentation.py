@@ -54,6 +54,8 @@ FRACTIONS = (0.25, 0.5, 0.7)
 BLOCKS = (1, 2, 4)
 MODEL_KEYS = ("baseline", "cvae")
 LABELS = {"baseline": "U-Net (baseline)", "cvae": "dense CVAE (hybrid)"}
+#: Hidden 1x1 widths of the CVAE's latent combination (its default), given to the U-Net too.
+COMBINE_HIDDEN = (32, 32)
 #: The diagnostic column: the CVAE decoded at the code of the true mask, z = E[z|x,y].
 ORACLE = "cvae_given_truth"
 ORACLE_LABEL = "CVAE, z = E q(z|x,y) (sees the truth)"
@@ -158,9 +160,19 @@ def run_config(settings: PartialObservationSettings, model: str) -> dict[str, An
     if settings.data_dir is not None:
         task["data_dir"] = settings.data_dir
     models = {
-        "baseline": ({"name": "dense-baseline", **backbone}, {"name": "conditional-nll"}),
+        # The deterministic counterpart: the CVAE's networks without the latent, so its 1x1 head
+        # has the widths of the CVAE's latent combination (Sohn et al. compare like with like).
+        "baseline": (
+            {"name": "dense-baseline", "head_hidden": list(COMBINE_HIDDEN), **backbone},
+            {"name": "conditional-nll"},
+        ),
         "cvae": (
-            {"name": "dense-cvae", "latent_dim": settings.latent_dim, **backbone},
+            {
+                "name": "dense-cvae",
+                "latent_dim": settings.latent_dim,
+                "combine_hidden": list(COMBINE_HIDDEN),
+                **backbone,
+            },
             {"name": "hybrid", "alpha": 0.5, "beta": warmup},
         ),
     }
