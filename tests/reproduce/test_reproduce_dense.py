@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from plausible.config import ConfigError
 from plausible.reproduce.sohn2015_segmentation import (
     BLOCKS,
     FRACTIONS,
@@ -77,3 +79,12 @@ def test_partial_observation_table_has_nine_cells_with_paired_gaps(tmp_path: Pat
     table = (tmp_path / "table.md").read_text()
     assert table.count("| 70% | 1x1 |") == 2  # the IoU and the pixel-accuracy tables
     assert "89.44" in table  # the published number sits next to ours
+    # --resume reuses the finished runs; a folder holding another protocol is refused by name.
+    weights = tmp_path / "cvae" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again = reproduce_sohn2015_segmentation(settings, tmp_path, resume=True)
+    assert weights.stat().st_mtime_ns == stamp
+    assert again["cells"]["0.7/1"]["gap"] == cells["0.7/1"]["gap"]
+    other = dataclasses.replace(settings, latent_dim=settings.latent_dim + 1)
+    with pytest.raises(ConfigError, match="latent_dim"):
+        reproduce_sohn2015_segmentation(other, tmp_path, resume=True)

@@ -32,11 +32,18 @@ log = logging.getLogger(__name__)
 def train_and_evaluate(
     config: dict[str, Any], run_dir: Path, *, resume: bool
 ) -> tuple[dict[str, Any], bool]:
-    """Train and evaluate one run; returns its summary and whether a finished run was reused."""
+    """Train and evaluate one run; returns its summary and whether a finished run was reused.
+
+    With ``resume``, a run folder that already holds weights must hold this run: a stored
+    recipe that differs (another protocol, budget or seed) raises a ``ConfigError`` naming the
+    settings, instead of scoring the stale run.
+    """
     from plausible.checkpoint import read_json
-    from plausible.run_folder import folder_state
+    from plausible.run_folder import folder_state, resolve_run
     from plausible.runs import evaluate_run, train_run
 
+    if resume and (run_dir / "model.safetensors").exists():
+        resolve_run(config, run_dir, resume=True)  # raises when the stored run differs
     summary_path = run_dir / "summary.json"
     if resume and summary_path.exists() and "test" in read_json(summary_path):
         log.info("reusing finished run %s", run_dir)
