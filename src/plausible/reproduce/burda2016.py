@@ -29,8 +29,8 @@ import torch
 
 import plausible.models.vae
 import plausible.tasks.images  # noqa: F401  (registers the model and task used)
-from plausible._version import __version__
 from plausible.io import atomic_write_json, atomic_write_text
+from plausible.reproduce.common import software_versions
 
 __all__ = [
     "BUDGETS",
@@ -479,11 +479,7 @@ def reproduce_burda2016(
         "paper": {f"{o}_k{k}": v for (o, k), v in PAPER_NLL.items()},
         "models": models,
         "claims": _claims(models, per_example),
-        "versions": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "plausible": __version__,
-        },
+        "versions": software_versions(),
         "machine": _machine(),
         "wall_time_s": time.perf_counter() - tic,
     }

@@ -23,10 +23,20 @@ __all__ = [
     "format_cell",
     "override_budget",
     "reproduce_table",
+    "software_versions",
     "train_and_evaluate",
 ]
 
 log = logging.getLogger(__name__)
+
+
+def software_versions() -> dict[str, str]:
+    """The versions a reproduction's ``results.json`` records: torch, Python and plausible."""
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "plausible": __version__,
+    }
 
 
 def train_and_evaluate(
@@ -176,11 +186,7 @@ def reproduce_table(
             "seed": settings.seed,
             **protocol,
         },
-        "versions": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "plausible": __version__,
-        },
+        "versions": software_versions(),
         "machine": platform.machine(),
         "datasets": {},
     }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,10 +22,9 @@ import torch
 import plausible.models.cvae
 import plausible.objectives.cvae
 import plausible.tasks.conditional  # noqa: F401  (registers the models, objectives and tasks used)
-from plausible._version import __version__
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.models.protocols import ConditionalDensityModel, ConditionalModel
-from plausible.reproduce.common import Eta, train_and_evaluate
+from plausible.reproduce.common import Eta, software_versions, train_and_evaluate
 
 __all__ = [
     "BUDGETS",
@@ -420,11 +418,7 @@ def reproduce_sohn2015(
             "optimizer": "adam",
             "split": "validation held out of the training split; test set only for the table",
         },
-        "versions": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "plausible": __version__,
-        },
+        "versions": software_versions(),
         "threads": torch.get_num_threads(),
         "settings": {},
     }

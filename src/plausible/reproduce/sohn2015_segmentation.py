@@ -28,11 +28,10 @@ import plausible.metrics
 import plausible.models
 import plausible.objectives
 import plausible.tasks.dense  # noqa: F401  (registers the models, objectives, tasks, metrics)
-from plausible._version import __version__
 from plausible.io import atomic_write_json, atomic_write_text
 from plausible.metrics.segmentation import iou, pixel_accuracy, vote_scores
 from plausible.metrics.suite import summary
-from plausible.reproduce.common import Eta, override_budget, train_and_evaluate
+from plausible.reproduce.common import Eta, override_budget, software_versions, train_and_evaluate
 from plausible.runs import build_task, load_run
 from plausible.tasks.dense import PartialSilhouettes
 
@@ -279,11 +278,7 @@ def reproduce_sohn2015_segmentation(
             "channels": list(settings.channels),
             "seed": settings.seed,
         },
-        "versions": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "plausible": __version__,
-        },
+        "versions": software_versions(),
         "machine": platform.machine(),
         "cells": _cells(models, task, settings),
     }
