@@ -145,10 +145,36 @@ def test_resume_reuses_finished_runs(reproduced: tuple[Path, str]) -> None:
     assert (out / "q1" / "cvae" / "model.safetensors").stat().st_mtime_ns == before
 
 
+def test_models_trains_only_the_chosen_ones_and_the_table_shows_only_their_rows(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "two"
+    args = ["reproduce", "sohn2015", "--dataset", "digits", "-q", "2", "--epochs", "1"]
+    args += ["--eval-examples", "16", "--samples", "3", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--models", "cvae, baseline"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "q2").iterdir()) == ["baseline", "cvae"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["protocol"]["models"] == ["baseline", "cvae"]
+    setting = results["settings"]["2"]
+    assert set(setting["test"]) == {"baseline", "cvae"} and "hybrid_gap" not in setting
+    assert setting["performance_gap"]["mean"] == pytest.approx(
+        setting["test"]["baseline"]["nll"]["mean"] - setting["test"]["cvae"]["nll_is"]["mean"]
+    )
+    table = (out / "table.md").read_text()
+    assert "CVAE (Importance Sampling)" in table and "NN (baseline)" in table
+    assert "GSNN" not in table and "hybrid" not in table
+    text = " ".join(result.output.split())
+    assert "model 1 of 2: quadrants=2, baseline" in text
+    assert "model 2 of 2: quadrants=2, cvae" in text
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["nature2099"], "unknown experiment 'nature2099'"),
+        (["sohn2015", "--models", "baseline,vae"], "models must be some of baseline, gsnn"),
+        (["burda2016", "--models", "cvae"], "--models applies to sohn2015 only"),
         (["sohn2015", "--quadrants", "4"], "must each be 1, 2 or 3"),
         (["sohn2015", "--budget", "huge"], "unknown budget 'huge'"),
         (["sohn2015", "--binarize", "maybe"], "binarize must be"),
