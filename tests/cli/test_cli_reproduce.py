@@ -11,7 +11,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from plausible.cli.reproduce import reproduce
+from plausible.cli.reproduce import _default_folder, reproduce
 from plausible.reproduce.sohn2015 import BUDGETS, Sohn2015Settings, run_config
 
 app = typer.Typer()
@@ -169,6 +169,24 @@ def test_models_trains_only_the_chosen_ones_and_the_table_shows_only_their_rows(
     assert "model 2 of 2: quadrants=2, cvae" in text
 
 
+def test_seed_reaches_the_runs_and_the_default_folder(tmp_path: Path) -> None:
+    args = ["reproduce", "sohn2015", "--dataset", "digits", "-q", "1", "--epochs", "1"]
+    args += ["--eval-examples", "16", "--models", "baseline"]
+    nll = {}
+    for seed in (0, 1):
+        out = tmp_path / f"seed{seed}"
+        result = runner.invoke(app, [*args, "--seed", str(seed), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        results = json.loads((out / "results.json").read_text())
+        assert results["protocol"]["seed"] == seed
+        config = json.loads((out / "q1" / "baseline" / "config.json").read_text())
+        assert config["training"]["seed"] == seed
+        nll[seed] = results["settings"]["1"]["test"]["baseline"]["nll"]["mean"]
+    assert nll[0] != nll[1]  # another seed is another training run
+    assert _default_folder("ucnet-quick", 0) == Path("runs/ucnet-quick")
+    assert _default_folder("ucnet-quick", 2) == Path("runs/ucnet-quick-seed2")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -178,6 +196,7 @@ def test_models_trains_only_the_chosen_ones_and_the_table_shows_only_their_rows(
         (["sohn2015", "--quadrants", "4"], "must each be 1, 2 or 3"),
         (["sohn2015", "--budget", "huge"], "unknown budget 'huge'"),
         (["sohn2015", "--binarize", "maybe"], "binarize must be"),
+        (["ucnet", "--seed", "-1"], "greater than or equal to 0"),
     ],
     ids=str,
 )

@@ -51,7 +51,10 @@ def reproduce(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Output folder (default runs/<paper>-<dataset>-<budget>)."
+            "--out",
+            "-o",
+            help="Output folder (default runs/<paper>-<dataset>-<budget>, -seed<N> appended "
+            "for --seed N > 0).",
         ),
     ] = None,
     resume: Annotated[
@@ -85,6 +88,15 @@ def reproduce(
             "training images of the generated sets; mix-and-match: training sequences per set.",
         ),
     ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            min=0,
+            help="Seed of weights, batches, generated data and evaluation draws; another seed "
+            "is another training run (default folder gets a -seedN suffix).",
+        ),
+    ] = 0,
     threads: Annotated[
         int, typer.Option("--threads", help="CPU threads (0: PyTorch's default).")
     ] = 0,
@@ -150,6 +162,7 @@ def reproduce(
                 dataset=dataset,
                 out=out,
                 resume=resume,
+                seed=seed,
                 epochs=epochs,
                 train_examples=train_examples,
                 eval_examples=eval_examples,
@@ -170,6 +183,7 @@ def reproduce(
                 dataset=dataset,
                 out=out,
                 resume=resume,
+                seed=seed,
                 epochs=epochs,
                 train_examples=train_examples,
                 eval_examples=eval_examples,
@@ -185,6 +199,7 @@ def reproduce(
                 dataset=dataset or "mnist",
                 out=out,
                 resume=resume,
+                seed=seed,
                 epochs=epochs,
                 eval_examples=eval_examples,
                 samples=samples,
@@ -209,6 +224,7 @@ def reproduce(
             budget=budget,
             out=out,
             resume=resume,
+            seed=seed,
             binarize=binarize or "none",
             epochs=epochs,
             eval_examples=eval_examples,
@@ -217,6 +233,11 @@ def reproduce(
             device=device,
             data_dir=data_dir,
         )
+
+
+def _default_folder(name: str, seed: int) -> Path:
+    """``runs/<name>``, with ``-seed<N>`` appended for any seed but the default 0."""
+    return Path("runs") / (f"{name}-seed{seed}" if seed else name)
 
 
 def _reproduce_sohn2015(
@@ -229,6 +250,7 @@ def _reproduce_sohn2015(
     budget: str,
     out: Path | None,
     resume: bool,
+    seed: int,
     binarize: str,
     epochs: int | None,
     eval_examples: int | None,
@@ -251,6 +273,7 @@ def _reproduce_sohn2015(
         models=tuple(m.strip() for m in models.split(",")) if models else MODEL_KEYS,
         budget=cast(Any, budget),  # checked by the settings, with the valid names
         binarize=cast(Any, binarize),
+        seed=seed,
         num_threads=threads,
         device=device,
         data_dir=str(data_dir) if data_dir is not None else None,
@@ -258,7 +281,7 @@ def _reproduce_sohn2015(
         eval_examples=eval_examples,
         samples=samples,
     )
-    folder = out or Path("runs") / f"{paper}-{dataset}-{budget}"
+    folder = out or _default_folder(f"{paper}-{dataset}-{budget}", seed)
     results = reproduce_sohn2015(settings, folder, resume=resume)
     typer.echo(format_table(results))
     console.print(
@@ -273,6 +296,7 @@ def _reproduce_burda2016(
     dataset: str,
     out: Path | None,
     resume: bool,
+    seed: int,
     epochs: int | None,
     eval_examples: int | None,
     samples: int | None,
@@ -294,6 +318,7 @@ def _reproduce_burda2016(
     settings = Burda2016Settings(
         budget=cast(Any, budget),  # checked by the settings, with the valid names
         dataset=dataset,
+        seed=seed,
         num_threads=threads,
         device=device,
         data_dir=str(data_dir) if data_dir is not None else None,
@@ -302,7 +327,7 @@ def _reproduce_burda2016(
         samples=samples,
         train_examples=train_examples,
     )
-    folder = out or Path("runs") / f"burda2016-{dataset}-{budget}"
+    folder = out or _default_folder(f"burda2016-{dataset}-{budget}", seed)
     results = reproduce_burda2016(settings, folder, resume=resume)
     typer.echo(format_table(results))
     console.print(
@@ -317,6 +342,7 @@ def _reproduce_mix_and_match(
     dataset: str | None,
     out: Path | None,
     resume: bool,
+    seed: int,
     epochs: int | None,
     train_examples: int | None,
     eval_examples: int | None,
@@ -336,13 +362,14 @@ def _reproduce_mix_and_match(
     settings = MixAndMatchSettings(
         datasets=(dataset,) if dataset else DATASETS,
         budget=cast(Any, budget),  # checked by the settings, with the valid names
+        seed=seed,
         num_threads=threads,
         device=device,
         epochs=epochs,
         train_examples=train_examples,
         eval_examples=eval_examples,
     )
-    folder = out or Path("runs") / f"mix-and-match-{budget}"
+    folder = out or _default_folder(f"mix-and-match-{budget}", seed)
     results = reproduce_mix_and_match(settings, folder, resume=resume)
     typer.echo(format_table(results))
     console.print(
@@ -358,6 +385,7 @@ def _reproduce_dense(
     dataset: str | None,
     out: Path | None,
     resume: bool,
+    seed: int,
     epochs: int | None,
     train_examples: int | None,
     eval_examples: int | None,
@@ -372,6 +400,7 @@ def _reproduce_dense(
         raise ValueError(f"{', '.join(unused)} does not apply to {paper}")
     common: dict[str, Any] = {
         "budget": cast(Any, budget),  # checked by the settings, with the valid names
+        "seed": seed,
         "num_threads": threads,
         "device": device,
         "epochs": epochs,
@@ -379,7 +408,7 @@ def _reproduce_dense(
         "eval_examples": eval_examples,
         "data_dir": str(data_dir) if data_dir is not None else None,
     }
-    folder = out or Path("runs") / f"{paper}-{budget}"
+    folder = out or _default_folder(f"{paper}-{budget}", seed)
     if paper == "ucnet":
         settings = ucnet.UCNetSettings(datasets=(dataset,) if dataset else ucnet.DATASETS, **common)
         results = ucnet.reproduce_ucnet(settings, folder, resume=resume)
