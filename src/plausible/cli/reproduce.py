@@ -148,11 +148,10 @@ def reproduce(
     with friendly_errors():
         if paper not in PAPERS:
             raise ValueError(f"unknown experiment {paper!r}; choose one of: {', '.join(PAPERS)}")
-        if models is not None and paper != "sohn2015":
-            raise ValueError(f"--models applies to sohn2015 only, not to {paper}")
         if paper == "mix-and-match":
             given = {
                 "--quadrants": quadrants or more_quadrants,
+                "--models": models,
                 "--binarize": binarize,
                 "--samples": samples,
                 "--data-dir": data_dir,
@@ -174,6 +173,7 @@ def reproduce(
         if paper in ("ucnet", "sohn2015-segmentation"):
             given = {
                 "--quadrants": quadrants or more_quadrants,
+                "--models": models,
                 "--binarize": binarize,
                 "--samples": samples,
             }
@@ -209,6 +209,7 @@ def reproduce(
                 data_dir=data_dir,
                 sohn_only={
                     "--quadrants": quadrants or more_quadrants,
+                    "--models": models,
                     "--binarize": binarize,
                 },
             )

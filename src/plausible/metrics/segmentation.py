@@ -51,6 +51,7 @@ __all__ = [
     "hungarian_matched_iou",
     "iou",
     "iou_distance",
+    "mask_scores",
     "pairwise_iou_distance",
     "pixel_accuracy",
     "pixel_uncertainty",
@@ -512,6 +513,21 @@ def ambiguous_segmentation_metric(
     }
 
 
+def mask_scores(pred: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """Per-image IoU and pixel accuracy of predicted masks against reference masks.
+
+    Args:
+        pred: ``(N, *y_shape)`` binary predicted masks.
+        y: ``(N, *y_shape)`` binary reference masks.
+
+    Returns:
+        ``iou`` and ``pixel_accuracy``, each ``(N,)``, over all pixels of each image.
+    """
+    flat = (len(y), 1, -1)  # one row of all pixels per image
+    pred, gt = pred.reshape(flat), y.reshape(flat)
+    return {"iou": iou(pred, gt), "pixel_accuracy": pixel_accuracy(pred, gt)}
+
+
 def vote_scores(
     model: nn.Module, x: Tensor, y: Tensor, num_samples: int, *, seed: int
 ) -> dict[str, Tensor]:
@@ -530,13 +546,11 @@ def vote_scores(
     """
     masks = sample_masks(model, x, num_samples, seed=seed)
     vote = majority_vote(masks)  # (N, *y_shape); a tie is background
-    flat = (len(x), 1, -1)  # one row of all pixels per image
-    gt = y.reshape(flat)
+    single = mask_scores(masks[0], y)
     return {
-        "iou": iou(vote.reshape(flat), gt),
-        "pixel_accuracy": pixel_accuracy(vote.reshape(flat), gt),
-        "iou_single": iou(masks[0].reshape(flat), gt),
-        "pixel_accuracy_single": pixel_accuracy(masks[0].reshape(flat), gt),
+        **mask_scores(vote, y),
+        "iou_single": single["iou"],
+        "pixel_accuracy_single": single["pixel_accuracy"],
     }
 
 

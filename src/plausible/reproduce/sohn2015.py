@@ -438,7 +438,7 @@ def reproduce_sohn2015(
         "settings": {},
     }
     figures: dict[str, str] = {}
-    models = tuple(settings.models)
+    models = settings.models  # validated and put in MODEL_KEYS order by the settings
     total = len(settings.quadrants) * len(models)
     log.info(
         "%d models (%s for quadrants %s) into %s",

@@ -29,7 +29,7 @@ import plausible.models
 import plausible.objectives
 import plausible.tasks.dense  # noqa: F401  (registers the models, objectives, tasks, metrics)
 from plausible.io import atomic_write_json, atomic_write_text
-from plausible.metrics.segmentation import iou, pixel_accuracy, vote_scores
+from plausible.metrics.segmentation import mask_scores, vote_scores
 from plausible.metrics.suite import summary
 from plausible.reproduce.common import Eta, override_budget, software_versions, train_and_evaluate
 from plausible.runs import build_task, load_run
@@ -209,12 +209,7 @@ def _scores_given_truth(model: Any, x: torch.Tensor, y: torch.Tensor) -> dict[st
     known. When it scores no better than the prior's samples, z carries next to nothing about
     the mask beyond what x says.
     """
-    pred = model.generate(x, model.recognize(x, y).mean).mean > 0.5
-    flat = (len(x), 1, -1)
-    return {
-        "iou": iou(pred.reshape(flat), y.reshape(flat)),
-        "pixel_accuracy": pixel_accuracy(pred.reshape(flat), y.reshape(flat)),
-    }
+    return mask_scores(model.generate(x, model.recognize(x, y).mean).mean > 0.5, y)
 
 
 def _cells(
